@@ -1,0 +1,352 @@
+package proto
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of every event schema defined here. A consumer
+// rejects (terminates, dead-letters) an event with a newer major version than it
+// understands instead of misreading it.
+const SchemaVersion = 1
+
+// Labels of the binary pneumonia task.
+const (
+	LabelNormal    = "NORMAL"
+	LabelPneumonia = "PNEUMONIA"
+)
+
+// ValidLabel reports whether s is NORMAL or PNEUMONIA.
+func ValidLabel(s string) bool { return s == LabelNormal || s == LabelPneumonia }
+
+// Image sources recorded in the bronze metadata.
+const (
+	SourceFolder = "folder"
+	SourceUpload = "upload"
+	SourcePACS   = "pacs"
+)
+
+// Event is implemented by every event type.
+type Event interface {
+	// Schema names the event type, e.g. "inference.result".
+	Schema() string
+	// MsgID is the Nats-Msg-Id used for de-duplication of this event.
+	MsgID() string
+	// ID is the request_id the event belongs to.
+	ID() string
+	// Check validates the event's required fields.
+	Check() error
+}
+
+// Encode marshals an event after checking it and stamping its schema version.
+func Encode(e Event) ([]byte, error) {
+	if err := e.Check(); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Schema(), err)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.Schema(), err)
+	}
+	return b, nil
+}
+
+// ErrSchema is returned (wrapped) by Decode for a message that is not a valid
+// event of the expected schema: malformed JSON, an unsupported schema_version or
+// a missing required field. Such a message is poison: redelivery cannot fix it.
+var ErrSchema = errors.New("invalid event")
+
+// Decode unmarshals data into e and validates it.
+func Decode(data []byte, e Event) error {
+	if err := json.Unmarshal(data, e); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrSchema, e.Schema(), err)
+	}
+	var v struct {
+		SchemaVersion int `json:"schema_version"`
+	}
+	_ = json.Unmarshal(data, &v)
+	if v.SchemaVersion > SchemaVersion {
+		return fmt.Errorf("%w: %s: schema_version %d is newer than supported %d", ErrSchema, e.Schema(), v.SchemaVersion, SchemaVersion)
+	}
+	if err := e.Check(); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrSchema, e.Schema(), err)
+	}
+	return nil
+}
+
+// SchemaHeader is the value of HeaderSchema for an event: "<schema>/<version>".
+func SchemaHeader(e Event) string { return fmt.Sprintf("%s/%d", e.Schema(), SchemaVersion) }
+
+func required(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("%s: required", field)
+	}
+	return nil
+}
+
+// ImageRef locates stored image bytes in the blob store (bronze volume).
+type ImageRef struct {
+	// Key is the blob-store key, e.g. "bronze/images/date=2026-11-28/<image_id>.jpeg".
+	Key       string `json:"key"`
+	URI       string `json:"uri"` // the key as a URI of the configured store (file://..., s3://...)
+	SHA256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+	Format    string `json:"format"` // jpeg, png, dicom
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+}
+
+// ImageSubmitted is published on SubjectImageSubmit by a PACS integration after
+// it has put the image bytes into the BucketInbox object store under InboxObject.
+// Image bytes never travel inside NATS messages.
+type ImageSubmitted struct {
+	SchemaVersion   int       `json:"schema_version"`
+	RequestID       string    `json:"request_id"`                  // required; the integration's unique id for this image
+	ClientRequestID string    `json:"client_request_id,omitempty"` // caller's own reference, echoed in results
+	Source          string    `json:"source"`                      // defaults to "pacs"
+	InboxObject     string    `json:"inbox_object"`                // object name in BucketInbox
+	FileName        string    `json:"file_name,omitempty"`
+	PatientID       string    `json:"patient_id,omitempty"` // hashed by the ingestor before storage
+	StudyID         string    `json:"study_id,omitempty"`
+	DatasetLabel    string    `json:"dataset_label,omitempty"` // known label (data sets, tests)
+	DatasetSplit    string    `json:"dataset_split,omitempty"`
+	SubmittedAt     time.Time `json:"submitted_at"`
+}
+
+func (e *ImageSubmitted) Schema() string { return "xray.submit" }
+func (e *ImageSubmitted) MsgID() string  { return "submit:" + e.RequestID }
+func (e *ImageSubmitted) ID() string     { return e.RequestID }
+func (e *ImageSubmitted) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := required("request_id", e.RequestID); err != nil {
+		return err
+	}
+	return required("inbox_object", e.InboxObject)
+}
+
+// ImageIngested is published on SubjectImageIngested once the image bytes are
+// durably stored and validated.
+type ImageIngested struct {
+	SchemaVersion   int       `json:"schema_version"`
+	RequestID       string    `json:"request_id"`
+	ClientRequestID string    `json:"client_request_id,omitempty"`
+	ImageID         string    `json:"image_id"` // content address: sha256 of the bytes
+	Source          string    `json:"source"`
+	FileName        string    `json:"file_name,omitempty"`
+	Image           ImageRef  `json:"image"`
+	PatientKey      string    `json:"patient_key,omitempty"` // salted hash of the patient id, for arm stickiness
+	StudyID         string    `json:"study_id,omitempty"`
+	DatasetLabel    string    `json:"dataset_label,omitempty"`
+	DatasetSplit    string    `json:"dataset_split,omitempty"`
+	IngestedAt      time.Time `json:"ingested_at"`
+}
+
+func (e *ImageIngested) Schema() string { return "xray.ingested" }
+func (e *ImageIngested) MsgID() string  { return "ingested:" + e.RequestID }
+func (e *ImageIngested) ID() string     { return e.RequestID }
+func (e *ImageIngested) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := required("request_id", e.RequestID); err != nil {
+		return err
+	}
+	if err := required("image.key", e.Image.Key); err != nil {
+		return err
+	}
+	return required("image.sha256", e.Image.SHA256)
+}
+
+// Rejection reason codes (stable, for metrics and the bronze table).
+const (
+	RejectTooLarge    = "too_large"
+	RejectTooSmall    = "too_small"
+	RejectUndecodable = "undecodable"
+	RejectFormat      = "unsupported_format"
+	RejectMissing     = "missing"
+	RejectInvalid     = "invalid_request"
+)
+
+// ImageRejected is published on SubjectImageRejected for an image that failed
+// validation. Nothing is dropped silently: every rejected input leaves one.
+type ImageRejected struct {
+	SchemaVersion   int       `json:"schema_version"`
+	RequestID       string    `json:"request_id"`
+	ClientRequestID string    `json:"client_request_id,omitempty"`
+	Source          string    `json:"source"`
+	FileName        string    `json:"file_name,omitempty"`
+	SizeBytes       int64     `json:"size_bytes"`
+	SHA256          string    `json:"sha256,omitempty"`
+	ReasonCode      string    `json:"reason_code"`
+	Reason          string    `json:"reason"`
+	RejectedAt      time.Time `json:"rejected_at"`
+}
+
+func (e *ImageRejected) Schema() string { return "xray.rejected" }
+func (e *ImageRejected) MsgID() string  { return "rejected:" + e.RequestID }
+func (e *ImageRejected) ID() string     { return e.RequestID }
+func (e *ImageRejected) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := required("request_id", e.RequestID); err != nil {
+		return err
+	}
+	return required("reason_code", e.ReasonCode)
+}
+
+// Split is a traffic split in percent per arm; the weights sum to 100.
+type Split struct {
+	Champion   int `json:"champion"`
+	Challenger int `json:"challenger"`
+}
+
+// Check validates the weights.
+func (s Split) Check() error {
+	if s.Champion < 0 || s.Challenger < 0 {
+		return fmt.Errorf("split %d/%d: weights must not be negative", s.Champion, s.Challenger)
+	}
+	if s.Champion+s.Challenger != 100 {
+		return fmt.Errorf("split %d/%d: weights must sum to 100", s.Champion, s.Challenger)
+	}
+	return nil
+}
+
+// String renders the split as "50/50".
+func (s Split) String() string { return fmt.Sprintf("%d/%d", s.Champion, s.Challenger) }
+
+// Weight returns the weight of an arm.
+func (s Split) Weight(arm string) int {
+	if arm == ArmChallenger {
+		return s.Challenger
+	}
+	return s.Champion
+}
+
+// Experiment modes.
+const (
+	// ModeSplit serves each request by exactly one arm, chosen by the split.
+	ModeSplit = "split"
+	// ModeShadow scores every request with both arms; only the champion's answer
+	// is served.
+	ModeShadow = "shadow"
+)
+
+// Experiment is the live configuration of a champion/challenger experiment,
+// stored in BucketExperiments under its name. The router applies changes live.
+type Experiment struct {
+	SchemaVersion int       `json:"schema_version"`
+	Name          string    `json:"name"`
+	Mode          string    `json:"mode"`
+	Split         Split     `json:"split"`
+	Stage         int       `json:"stage"` // index in the rollout stages
+	UpdatedAt     time.Time `json:"updated_at"`
+	UpdatedBy     string    `json:"updated_by"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// Check validates the experiment.
+func (e *Experiment) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := ValidToken(e.Name); err != nil {
+		return fmt.Errorf("name %q: %v", e.Name, err)
+	}
+	if e.Mode != ModeSplit && e.Mode != ModeShadow {
+		return fmt.Errorf("mode %q: must be %q or %q", e.Mode, ModeSplit, ModeShadow)
+	}
+	return e.Split.Check()
+}
+
+// InferenceRequest is published by the router on InferenceRequestSubject(arm).
+type InferenceRequest struct {
+	SchemaVersion   int    `json:"schema_version"`
+	RequestID       string `json:"request_id"`
+	ClientRequestID string `json:"client_request_id,omitempty"`
+	Experiment      string `json:"experiment"`
+	Arm             string `json:"arm"`
+	// Served is false for a shadow request: the result is recorded and evaluated
+	// but never returned to the caller.
+	Served          bool      `json:"served"`
+	Mode            string    `json:"mode"`
+	ConfiguredSplit Split     `json:"configured_split"`
+	Image           ImageRef  `json:"image"`
+	Source          string    `json:"source"`
+	PatientKey      string    `json:"patient_key,omitempty"`
+	DatasetLabel    string    `json:"dataset_label,omitempty"`
+	IngestedAt      time.Time `json:"ingested_at"`
+	RoutedAt        time.Time `json:"routed_at"`
+}
+
+func (e *InferenceRequest) Schema() string { return "inference.request" }
+func (e *InferenceRequest) MsgID() string  { return "request:" + e.RequestID + ":" + e.Arm }
+func (e *InferenceRequest) ID() string     { return e.RequestID }
+func (e *InferenceRequest) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := required("request_id", e.RequestID); err != nil {
+		return err
+	}
+	if !ValidArm(e.Arm) {
+		return fmt.Errorf("arm %q: must be %q or %q", e.Arm, ArmChampion, ArmChallenger)
+	}
+	return required("image.key", e.Image.Key)
+}
+
+// Inference result statuses.
+const (
+	StatusOK    = "ok"
+	StatusError = "error"
+)
+
+// InferenceResult is published by a predictor on InferenceResultSubject(arm):
+// one per request and arm. It is the inference log's row.
+type InferenceResult struct {
+	SchemaVersion   int       `json:"schema_version"`
+	RequestID       string    `json:"request_id"`
+	ClientRequestID string    `json:"client_request_id,omitempty"`
+	Experiment      string    `json:"experiment"`
+	Arm             string    `json:"arm"`
+	Served          bool      `json:"served"`
+	ConfiguredSplit Split     `json:"configured_split"`
+	ModelName       string    `json:"served_model_name"`
+	ModelVersion    string    `json:"model_version"`
+	Status          string    `json:"status"`          // ok | error
+	StatusCode      int       `json:"status_code"`     // HTTP-like: 200, 400 (bad input), 500
+	Error           string    `json:"error,omitempty"` // reason when status is error
+	Label           string    `json:"label,omitempty"`
+	Probability     float64   `json:"probability"` // P(PNEUMONIA)
+	Threshold       float64   `json:"threshold"`
+	LatencyMS       float64   `json:"latency_ms"` // fetch + preprocess + inference
+	Image           ImageRef  `json:"image"`
+	RoutedAt        time.Time `json:"routed_at"`
+	CompletedAt     time.Time `json:"completed_at"`
+}
+
+func (e *InferenceResult) Schema() string { return "inference.result" }
+func (e *InferenceResult) MsgID() string  { return "result:" + e.RequestID + ":" + e.Arm }
+func (e *InferenceResult) ID() string     { return e.RequestID }
+func (e *InferenceResult) Check() error {
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	if err := required("request_id", e.RequestID); err != nil {
+		return err
+	}
+	if !ValidArm(e.Arm) {
+		return fmt.Errorf("arm %q: must be %q or %q", e.Arm, ArmChampion, ArmChallenger)
+	}
+	if e.Status != StatusOK && e.Status != StatusError {
+		return fmt.Errorf("status %q: must be %q or %q", e.Status, StatusOK, StatusError)
+	}
+	if e.Status == StatusOK && !ValidLabel(e.Label) {
+		return fmt.Errorf("label %q: must be %s or %s", e.Label, LabelNormal, LabelPneumonia)
+	}
+	return nil
+}
