@@ -1,0 +1,148 @@
+// Command router runs the experiment router, or changes an experiment:
+//
+//	router -nats nats://127.0.0.1:4222 -experiment pneumonia
+//	router -set-split 70/30 -by alice -reason "challenger looks worse"
+//	router -set-mode shadow -by alice -reason "shadow before rollout"
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/services/router"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "router:", err)
+		os.Exit(1)
+	}
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+// parseSplit reads "70/30".
+func parseSplit(s string) (proto.Split, error) {
+	a, b, ok := strings.Cut(s, "/")
+	champ, err1 := strconv.Atoi(strings.TrimSpace(a))
+	chall, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil {
+		return proto.Split{}, fmt.Errorf("split %q: want champion/challenger percentages such as 70/30", s)
+	}
+	sp := proto.Split{Champion: champ, Challenger: chall}
+	return sp, sp.Check()
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := router.DefaultConfig()
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	natsURL := fs.String("nats", env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
+	defSplit := fs.String("default-split", cfg.DefaultSplit.String(), "split used when the experiment does not exist yet")
+	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
+	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	setSplit := fs.String("set-split", "", "set the experiment's split (e.g. 70/30) and exit")
+	setMode := fs.String("set-mode", "", "set the experiment's mode (split or shadow) and exit")
+	by := fs.String("by", env("USER", ""), "who makes a -set-split/-set-mode change")
+	reason := fs.String("reason", "", "why, for a -set-split/-set-mode change")
+	fs.StringVar(&cfg.Experiment, "experiment", env("EXPERIMENT", cfg.Experiment), "experiment name (env EXPERIMENT)")
+	fs.StringVar(&cfg.DefaultMode, "default-mode", cfg.DefaultMode, "mode used when the experiment does not exist yet")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "messages routed concurrently")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level %q: %w", *logLevel, err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "router")
+	var err error
+	if cfg.DefaultSplit, err = parseSplit(*defSplit); err != nil {
+		return fmt.Errorf("-default-split: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	nc, err := bus.Connect(*natsURL, "router")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = nc.FlushTimeout(5 * time.Second)
+		nc.Close()
+	}()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream on %s: %w", *natsURL, err)
+	}
+
+	if *setSplit != "" || *setMode != "" {
+		kv, err := router.OpenExperiments(ctx, js, cfg.Replicas)
+		if err != nil {
+			return err
+		}
+		var exp proto.Experiment
+		if *setSplit != "" {
+			sp, err := parseSplit(*setSplit)
+			if err != nil {
+				return fmt.Errorf("-set-split: %w", err)
+			}
+			if exp, err = router.SetSplit(ctx, kv, cfg.Experiment, sp, *by, *reason); err != nil {
+				return err
+			}
+		}
+		if *setMode != "" {
+			if exp, err = router.SetMode(ctx, kv, cfg.Experiment, *setMode, *by, *reason); err != nil {
+				return err
+			}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(exp)
+	}
+
+	if *createStreams {
+		if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamsConfig()); err != nil {
+			return err
+		}
+	}
+	svc, err := router.New(cfg, router.Deps{JS: js, Logger: log})
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
