@@ -191,6 +191,12 @@ const (
 	HeaderDeadStream  = "Hap-Dead-Stream"
 	HeaderDeadSubject = "Hap-Dead-Subject"
 	HeaderDeadSeq     = "Hap-Dead-Seq"
+	// HeaderReplyTo carries the inbox of a client that wants the outcome of a
+	// message it published to JetStream (request/reply through a stream). The
+	// message's own reply subject cannot be used: JetStream answers it with the
+	// publish acknowledgement and does not store it. The consumer publishes its
+	// answer (same JSON as the HTTP response) to this subject.
+	HeaderReplyTo = "Hap-Reply-To"
 )
 
 // ValidToken reports whether s can be used as one token of a subject or key:

@@ -85,11 +85,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
+	ev, ok := s.upload(w, r, nil)
+	if ok {
+		writeJSON(w, http.StatusAccepted, UploadResponse{RequestID: ev.RequestID, ImageID: ev.ImageID, ClientRequestID: ev.ClientRequestID, Status: "accepted"})
+	}
+}
+
+// upload reads, validates, stores and announces one uploaded image. It calls
+// before (if not nil) with the request id before the image is announced, so a
+// caller can wait for the result without missing it. On failure it writes the
+// error response itself and returns false.
+func (s *Service) upload(w http.ResponseWriter, r *http.Request, before func(requestID string)) (proto.ImageIngested, bool) {
 	select {
 	case s.uploads <- struct{}{}:
 		defer func() { <-s.uploads }()
 	case <-r.Context().Done():
-		return
+		return proto.ImageIngested{}, false
 	}
 	meta := Meta{
 		RequestID:       NewRequestID(),
@@ -97,6 +108,9 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 		ClientRequestID: r.Header.Get(HeaderClientRequestID),
 		PatientID:       r.Header.Get(HeaderPatientID),
 		StudyID:         r.Header.Get(HeaderStudyID),
+	}
+	if before != nil {
+		before(meta.RequestID)
 	}
 	// Once the upload is read, finish ingesting it even if the client goes
 	// away: the stored image and its event must agree.
@@ -109,8 +123,7 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 		var ev proto.ImageIngested
 		ev, err = s.IngestBytes(ctx, data, meta)
 		if err == nil {
-			writeJSON(w, http.StatusAccepted, UploadResponse{RequestID: ev.RequestID, ImageID: ev.ImageID, ClientRequestID: ev.ClientRequestID, Status: "accepted"})
-			return
+			return ev, true
 		}
 	}
 	var rej *Rejection
@@ -130,6 +143,7 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 			Error: "the image could not be stored or announced; try again: " + err.Error(), Code: CodeUnavailable, RequestID: meta.RequestID,
 		})
 	}
+	return proto.ImageIngested{}, false
 }
 
 // readUpload reads the image and the optional fields of an upload. On a bad

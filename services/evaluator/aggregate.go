@@ -1,0 +1,323 @@
+package evaluator
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/healthcare-ai/platform/proto"
+)
+
+// counts are the additive numbers of one arm.
+type counts struct {
+	Predictions  int
+	Errors       int
+	Served       int
+	Feedback     int
+	Inconsistent int
+	Confusion    proto.Confusion
+}
+
+func (c *counts) add(d counts, sign int) {
+	c.Predictions += sign * d.Predictions
+	c.Errors += sign * d.Errors
+	c.Served += sign * d.Served
+	c.Feedback += sign * d.Feedback
+	c.Inconsistent += sign * d.Inconsistent
+	c.Confusion.TP += sign * d.Confusion.TP
+	c.Confusion.FP += sign * d.Confusion.FP
+	c.Confusion.TN += sign * d.Confusion.TN
+	c.Confusion.FN += sign * d.Confusion.FN
+}
+
+type armContribution struct {
+	experiment string
+	arm        string
+	counts     counts
+}
+
+// contribution is what one request adds to the aggregates. It is comparable,
+// so an unchanged contribution is detected with ==.
+type contribution struct {
+	arms  [2]armContribution // one per arm with a result
+	nArms int
+	// adjudication lists the experiments (at most one per arm) in which the
+	// request awaits adjudication.
+	adjudication  [2]string
+	nAdjudication int
+	pending       int // 1: feedback without any result
+	unattributed  int // 1: awaiting adjudication without any result
+}
+
+func experimentOf(r ArmResult) string {
+	if r.Experiment == "" {
+		return DefaultExperiment
+	}
+	return r.Experiment
+}
+
+// contribute computes a state's contribution under policy; nil contributes
+// nothing.
+func contribute(st *RequestState, policy Policy) contribution {
+	var c contribution
+	if st == nil {
+		return c
+	}
+	v := Judge(st, policy)
+	if len(st.Results) == 0 {
+		if len(st.Feedback) > 0 {
+			c.pending = 1
+			if v.NeedsAdjudication {
+				c.unattributed = 1
+			}
+		}
+		return c
+	}
+	for _, arm := range proto.Arms {
+		r, ok := st.Results[arm]
+		if !ok {
+			continue
+		}
+		exp := experimentOf(r)
+		var n counts
+		if r.Status == proto.StatusOK {
+			n.Predictions = 1
+			if r.Served {
+				n.Served = 1
+			}
+			if v.GroundTruth != "" {
+				n.Feedback = 1
+				n.Confusion.Add(r.Label, v.GroundTruth, 1)
+				if fb := st.Feedback[v.FeedbackID]; r.Served && fb.FeedbackType != "" &&
+					proto.ImpliedPrediction(fb.FeedbackType) != r.Label {
+					n.Inconsistent = 1
+				}
+			}
+		} else {
+			n.Errors = 1
+		}
+		c.arms[c.nArms] = armContribution{experiment: exp, arm: arm, counts: n}
+		c.nArms++
+		if v.NeedsAdjudication && !slices.Contains(c.adjudication[:c.nAdjudication], exp) {
+			c.adjudication[c.nAdjudication] = exp
+			c.nAdjudication++
+		}
+	}
+	return c
+}
+
+// seen is a value with the time it was observed at; later observations win.
+type seen[T comparable] struct {
+	v  T
+	at time.Time
+	ok bool
+}
+
+// observe records v seen at t; it reports whether the kept value changed.
+func (s *seen[T]) observe(v T, t time.Time) bool {
+	if s.ok && !t.After(s.at) {
+		return false
+	}
+	changed := !s.ok || s.v != v
+	s.v, s.at, s.ok = v, t, true
+	return changed
+}
+
+type model struct{ name, version string }
+
+type experimentAgg struct {
+	arms         map[string]*counts
+	adjudication int
+	split        seen[proto.Split]
+	mode         seen[string]
+	models       map[string]*seen[model]
+}
+
+func newExperimentAgg() *experimentAgg {
+	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}}
+	for _, arm := range proto.Arms {
+		e.arms[arm] = &counts{}
+		e.models[arm] = &seen[model]{}
+	}
+	return e
+}
+
+// aggregates are the live sums of all requests' contributions, plus the
+// latest-seen experiment settings. Safe for concurrent use.
+type aggregates struct {
+	mu           sync.Mutex
+	exps         map[string]*experimentAgg
+	pending      int
+	unattributed int
+	dirty        map[string]bool
+	changed      chan struct{} // signalled (capacity 1) when dirty gains an entry
+}
+
+func newAggregates() *aggregates {
+	return &aggregates{exps: map[string]*experimentAgg{}, dirty: map[string]bool{}, changed: make(chan struct{}, 1)}
+}
+
+func (a *aggregates) exp(name string) *experimentAgg {
+	e := a.exps[name]
+	if e == nil {
+		e = newExperimentAgg()
+		a.exps[name] = e
+	}
+	return e
+}
+
+func (a *aggregates) addLocked(c contribution, sign int) {
+	for _, ac := range c.arms[:c.nArms] {
+		a.exp(ac.experiment).arms[ac.arm].add(ac.counts, sign)
+		a.dirty[ac.experiment] = true
+	}
+	for _, exp := range c.adjudication[:c.nAdjudication] {
+		a.exp(exp).adjudication += sign
+	}
+	a.pending += sign * c.pending
+	a.unattributed += sign * c.unattributed
+}
+
+// observeLocked folds the settings that results carry (split, mode, model).
+func (a *aggregates) observeLocked(st *RequestState) {
+	if st == nil {
+		return
+	}
+	for arm, r := range st.Results {
+		at := r.CompletedAt
+		if at.IsZero() {
+			at = r.RoutedAt
+		}
+		name := experimentOf(r)
+		e := a.exp(name)
+		changed := e.split.observe(r.ConfiguredSplit, at)
+		if arm == proto.ArmChallenger {
+			// Only the shadow mode leaves the challenger's answers unserved.
+			mode := proto.ModeSplit
+			if !r.Served {
+				mode = proto.ModeShadow
+			}
+			changed = e.mode.observe(mode, at) || changed
+		}
+		changed = e.models[arm].observe(model{r.ModelName, r.ModelVersion}, at) || changed
+		if changed {
+			a.dirty[name] = true
+		}
+	}
+}
+
+// apply moves the aggregates from a request's old state to its new one. It
+// must be called exactly once per stored transition (or with old == nil once
+// per stored state when rebuilding).
+func (a *aggregates) apply(old, cur contribution, st *RequestState) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	before := len(a.dirty)
+	if old != cur {
+		pendingBefore := a.pending
+		a.addLocked(old, -1)
+		a.addLocked(cur, +1)
+		if a.pending != pendingBefore {
+			// Every snapshot reports the global pending count.
+			for name := range a.exps {
+				a.dirty[name] = true
+			}
+		}
+	}
+	a.observeLocked(st)
+	if len(a.dirty) > before {
+		a.signal()
+	}
+}
+
+func (a *aggregates) signal() {
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// takeDirty returns and clears the experiments changed since the last call.
+func (a *aggregates) takeDirty() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	names := make([]string, 0, len(a.dirty))
+	for name := range a.dirty {
+		names = append(names, name)
+	}
+	clear(a.dirty)
+	sort.Strings(names)
+	return names
+}
+
+// markDirty re-queues experiments whose publication failed.
+func (a *aggregates) markDirty(names []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, n := range names {
+		a.dirty[n] = true
+	}
+	a.signal()
+}
+
+func (a *aggregates) names() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	names := make([]string, 0, len(a.exps))
+	for name := range a.exps {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (a *aggregates) totals() (pending, unattributed int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending, a.unattributed
+}
+
+// snapshot renders one experiment; ok is false when it has never been seen.
+func (a *aggregates) snapshot(name string) (snap proto.MetricsSnapshot, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	snap = proto.MetricsSnapshot{SchemaVersion: proto.SchemaVersion, Experiment: name, PendingFeedback: a.pending}
+	e, ok := a.exps[name]
+	if !ok {
+		e = newExperimentAgg()
+	}
+	snap.Mode = e.mode.v
+	if !e.mode.ok && e.split.ok {
+		snap.Mode = proto.ModeSplit
+	}
+	snap.Split = e.split.v
+	snap.Adjudication = e.adjudication
+	served := 0
+	for _, c := range e.arms {
+		served += c.Served
+	}
+	for _, arm := range proto.Arms {
+		c, md := e.arms[arm], e.models[arm]
+		m := proto.ModelMetrics{
+			Arm:          arm,
+			ModelName:    md.v.name,
+			ModelVersion: md.v.version,
+			Predictions:  c.Predictions,
+			Errors:       c.Errors,
+			Served:       c.Served,
+			Feedback:     c.Feedback,
+			Confusion:    c.Confusion,
+			Inconsistent: c.Inconsistent,
+		}
+		if served > 0 {
+			m.TrafficActual = float64(c.Served) / float64(served)
+		}
+		if e.split.ok {
+			m.TrafficConfigured = float64(e.split.v.Weight(arm)) / 100
+		}
+		m.Fill()
+		snap.Models = append(snap.Models, m)
+	}
+	return snap, ok
+}

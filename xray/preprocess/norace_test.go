@@ -1,0 +1,5 @@
+//go:build !race
+
+package preprocess_test
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package turbojpeg_test
+
+const raceEnabled = false
