@@ -33,8 +33,8 @@ train: ## regenerate the training data and retrain both models into models/ (ins
 	@scripts/setup.sh train
 	@scripts/train.sh
 
-fuzz: setup ## run the fuzz tests for a bounded time each (FUZZTIME, default 30s)
-	@scripts/fuzz.sh $${FUZZTIME:-30s}
+fuzz: setup ## run every fuzz target for a bounded number of executions (FUZZ_N, default 100000x)
+	@scripts/fuzz.sh $${FUZZ_N:-100000x}
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

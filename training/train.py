@@ -77,7 +77,7 @@ class Block(nn.Module):
 class ResNetSmall(nn.Module):
     """Challenger: a small residual network with batch norm on a larger input."""
 
-    def __init__(self, widths=(16, 32, 64, 96)):
+    def __init__(self, widths=(8, 16, 32, 64)):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
         layers, cin = [], widths[0]
@@ -106,7 +106,7 @@ class WithSigmoid(nn.Module):
 
 ARCHS = {
     "simplecnn": ("SimpleCNN", "Seed SimpleCNN: Conv32-3x3, max-pool, Conv64-3x3, max-pool, dense 64, dropout 0.5, sigmoid."),
-    "resnet": ("ResNetSmall", "Residual CNN with batch norm (4 stages x 2 basic blocks, widths 16-32-64-96), global average pooling, dropout 0.3, sigmoid."),
+    "resnet": ("ResNetSmall", "Residual CNN with batch norm on a 128x128 input (stride-2 stem, 4 stages x 2 basic blocks, widths 8-16-32-64), global average pooling, dropout 0.3, sigmoid."),
 }
 
 
@@ -123,7 +123,7 @@ def build(arch, size):
 
 
 def load_split(tdir, split):
-    x = np.load(os.path.join(tdir, f"{split}_x.npy"), mmap_mode="r")
+    x = np.load(os.path.join(tdir, f"{split}_x.npy"))
     y = np.load(os.path.join(tdir, f"{split}_y.npy"))
     with open(os.path.join(tdir, f"{split}_index.json")) as f:
         index = json.load(f)
@@ -322,12 +322,14 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--version", required=True)
     ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--manifest", help="the synthetic data set's manifest.json, to make the parity images reproducible")
+    ap.add_argument("--source", default="synthetic", help="where the training data came from (recorded in the metadata)")
     ap.add_argument("--parity", type=int, default=16, help="test images whose probabilities are stored for the Go parity test")
     args = ap.parse_args()
 
@@ -349,6 +351,9 @@ def main():
     if xtr.shape[2] != spec["height"] or xtr.shape[3] != spec["width"]:
         raise SystemExit(f"tensors are {xtr.shape[2]}x{xtr.shape[3]} but the spec says {spec['height']}x{spec['width']}")
     log(f"train {len(xtr)} val {len(xva)} test {len(xte)} input {tuple(xtr.shape[1:])}")
+    counts = {}
+    for split, y in (("train", ytr), ("val", yva), ("test", yte)):
+        counts[split] = {"NORMAL": int((y == 0).sum()), "PNEUMONIA": int((y == 1).sum())}
 
     net = build(args.arch, spec["width"])
     params = sum(p.numel() for p in net.parameters())
@@ -377,7 +382,7 @@ def main():
         "threshold": thr,
         "threshold_rule": "Youden's J (max sensitivity+specificity-1) on the validation split; ties to the lower threshold",
         "preprocess": spec,
-        "training_data": {"source": fp.get("source", "synthetic"), "fingerprint": fp["fingerprint"], "counts": fp.get("counts", {})},
+        "training_data": {"source": args.source, "fingerprint": "sha256:" + fp["dataset_sha256"], "counts": counts},
         "metrics": {"val": mva, "test": mte},
         "calibration": calibration(yte, pte),
         "parameters": params,
@@ -400,9 +405,21 @@ def main():
     wrapped = WithSigmoid(net).eval()
     with torch.no_grad():
         pk = wrapped(torch.from_numpy(xte[:k])).numpy()[:, 0]
-    files = ite["files"][:k] if isinstance(ite, dict) else [e["path"] for e in ite[:k]]
+    items = ite["items"][:k]
+    files = [{"path": it["path"], "sha256": it["sha256"]} for it in items]
     parity = {"model": args.name, "model_sha256": sha, "tolerance": 1e-4, "spec": spec,
-              "files": files, "probabilities": [float(v) for v in pk]}
+              "dataset_sha256": fp["dataset_sha256"], "files": files,
+              "probabilities": [float(v) for v in pk]}
+    if args.manifest:
+        # How to regenerate the parity images byte for byte (the Go test does).
+        with open(args.manifest) as f:
+            man = json.load(f)
+        recs = {r["file"]: r for r in man["images"]}
+        parity["generator"] = man["generator"]
+        parity["generator_options"] = man["options"]
+        for fe in files:
+            r = recs[fe["path"]]
+            fe.update({"split": r["split"], "class": fe["path"].split("/")[1], "index": r["index"]})
     with open(os.path.join(args.out, f"{args.name}.parity.json"), "w") as f:
         json.dump(parity, f, indent=1)
     card = dict(meta, file={"name": os.path.basename(path), "bytes": len(blob), "sha256": sha})

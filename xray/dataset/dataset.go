@@ -249,6 +249,11 @@ func (s *scan) reject(rel string, reason Reason, format string, args ...any) {
 }
 
 // ignorable reports operating-system litter that Load skips silently.
+// ManifestFile is the data set description the synthetic generator writes at
+// the root of the Kaggle layout; the loader skips it like an operating-system
+// file instead of rejecting it.
+const ManifestFile = "manifest.json"
+
 func ignorable(name string) bool {
 	return strings.HasPrefix(name, ".") || name == "__MACOSX" || strings.EqualFold(name, "Thumbs.db") || strings.EqualFold(name, "desktop.ini")
 }
@@ -276,7 +281,7 @@ func (s *scan) walkKaggle(entries []fs.DirEntry) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case ignorable(name):
+		case ignorable(name) || name == ManifestFile:
 			s.ds.Ignored = append(s.ds.Ignored, name)
 		case splitRank(name) < 3 && isDir(filepath.Join(s.ds.Root, name)):
 			s.walkSplit(name)

@@ -190,6 +190,7 @@ func TestLoadRejects(t *testing.T) {
 		"test/PNEUMONIA/header-only.jpeg": good[:300],
 		"extra/z.jpeg":                    good,
 		"Thumbs.db":                       []byte("x"),
+		"manifest.json":                   []byte("{}"), // the generator's description: skipped
 	} {
 		files[rel] = data
 	}

@@ -12,14 +12,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,50 +22,33 @@ import (
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/services/evaluator"
+	"github.com/healthcare-ai/platform/svcmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-ctx.Done(); stop() }() // a second signal kills the process
-	err := run(ctx, os.Args[1:], os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "evaluator:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+	svcmain.Main("evaluator", run)
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := evaluator.DefaultConfig()
 	fs := flag.NewFlagSet("evaluator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
-	fs.StringVar(&cfg.HTTPAddr, "http", envOr("EVALUATOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env EVALUATOR_HTTP_ADDR)")
-	policy := fs.String("policy", envOr("EVALUATOR_POLICY", string(cfg.Policy)), "differing feedback on one request: latest or adjudicate (env EVALUATOR_POLICY)")
+	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
+	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("EVALUATOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env EVALUATOR_HTTP_ADDR)")
+	policy := fs.String("policy", svcmain.Env("EVALUATOR_POLICY", string(cfg.Policy)), "differing feedback on one request: latest or adjudicate (env EVALUATOR_POLICY)")
 	fs.DurationVar(&cfg.PublishInterval, "publish-interval", cfg.PublishInterval, "least time between two metrics publications")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "messages processed concurrently per consumer")
 	fs.IntVar(&cfg.KVReplicas, "kv-replicas", cfg.KVReplicas, "replicas of the state bucket")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
-	level := fs.String("log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
 	cfg.Policy = evaluator.Policy(*policy)
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log-level %q: %w", *level, err)
+	log, err := svcmain.Logger(stderr, *level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
 	nc, err := bus.Connect(*natsURL, "evaluator")
 	if err != nil {

@@ -9,14 +9,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,47 +19,30 @@ import (
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/services/feedback"
+	"github.com/healthcare-ai/platform/svcmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() { <-ctx.Done(); stop() }() // a second signal kills the process
-	err := run(ctx, os.Args[1:], os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "feedback:", err)
-		os.Exit(1)
-	}
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+	svcmain.Main("feedback", run)
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := feedback.DefaultConfig()
 	fs := flag.NewFlagSet("feedback", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
-	fs.StringVar(&cfg.HTTPAddr, "http", envOr("FEEDBACK_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env FEEDBACK_HTTP_ADDR)")
+	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
+	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("FEEDBACK_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env FEEDBACK_HTTP_ADDR)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "NATS submissions processed concurrently")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "largest accepted submission in bytes")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
-	level := fs.String("log-level", envOr("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
-	if err := fs.Parse(args); err != nil {
+	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log-level %q: %w", *level, err)
+	log, err := svcmain.Logger(stderr, *level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
 	nc, err := bus.Connect(*natsURL, "feedback")
 	if err != nil {

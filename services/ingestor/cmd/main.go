@@ -11,16 +11,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,30 +24,13 @@ import (
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/svcmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ingestor:", err)
-		os.Exit(1)
-	}
-}
-
-func env(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
+	svcmain.Main("ingestor", func(ctx context.Context, args []string, stderr io.Writer) error {
+		return run(ctx, args, os.Stdout, stderr)
+	})
 }
 
 func envInt(key string, def int) int {
@@ -67,29 +46,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := ingestor.DefaultConfig()
 	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats", env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
-	blobDir := fs.String("blob-dir", env("BLOB_DIR", "var/blob"), "folder of the blob store (env BLOB_DIR)")
-	saltFile := fs.String("patient-salt-file", env("PATIENT_SALT_FILE", ""), "file holding the patient-id salt (else env PATIENT_SALT)")
+	natsURL := fs.String("nats", svcmain.Env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
+	blobDir := fs.String("blob-dir", svcmain.Env("BLOB_DIR", "var/blob"), "folder of the blob store (env BLOB_DIR)")
+	saltFile := fs.String("patient-salt-file", svcmain.Env("PATIENT_SALT_FILE", ""), "file holding the patient-id salt (else env PATIENT_SALT)")
 	dir := fs.String("dir", "", "ingest this folder once and exit (Kaggle layout or flat)")
 	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
-	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&cfg.HTTPAddr, "http", env("INGESTOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty for none (env INGESTOR_HTTP_ADDR)")
+	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("INGESTOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty for none (env INGESTOR_HTTP_ADDR)")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", cfg.MaxBytes, "largest accepted image in bytes")
 	fs.IntVar(&cfg.MinSide, "min-side", cfg.MinSide, "smallest accepted width and height in pixels")
 	fs.IntVar(&cfg.MaxSide, "max-side", cfg.MaxSide, "largest accepted width and height in pixels")
 	fs.IntVar(&cfg.Workers, "workers", envInt("INGESTOR_WORKERS", cfg.Workers), "NATS submissions processed concurrently")
 	fs.IntVar(&cfg.DirConcurrency, "dir-concurrency", cfg.DirConcurrency, "files in flight with -dir")
-	if err := fs.Parse(args); err != nil {
+	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level %q: %w", *logLevel, err)
+	log, err := svcmain.Logger(stderr, *logLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "ingestor")
+	log = log.With("service", "ingestor")
 
 	cfg.PatientSalt = os.Getenv("PATIENT_SALT")
 	if *saltFile != "" {

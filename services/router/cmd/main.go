@@ -8,16 +8,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,30 +21,13 @@ import (
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/router"
+	"github.com/healthcare-ai/platform/svcmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "router:", err)
-		os.Exit(1)
-	}
-}
-
-func env(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok {
-		return v
-	}
-	return def
+	svcmain.Main("router", func(ctx context.Context, args []string, stderr io.Writer) error {
+		return run(ctx, args, os.Stdout, stderr)
+	})
 }
 
 // parseSplit reads "70/30".
@@ -67,29 +46,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := router.DefaultConfig()
 	fs := flag.NewFlagSet("router", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	natsURL := fs.String("nats", env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
+	natsURL := fs.String("nats", svcmain.Env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
 	defSplit := fs.String("default-split", cfg.DefaultSplit.String(), "split used when the experiment does not exist yet")
 	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
-	logLevel := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	setSplit := fs.String("set-split", "", "set the experiment's split (e.g. 70/30) and exit")
 	setMode := fs.String("set-mode", "", "set the experiment's mode (split or shadow) and exit")
-	by := fs.String("by", env("USER", ""), "who makes a -set-split/-set-mode change")
+	by := fs.String("by", svcmain.Env("USER", ""), "who makes a -set-split/-set-mode change")
 	reason := fs.String("reason", "", "why, for a -set-split/-set-mode change")
-	fs.StringVar(&cfg.Experiment, "experiment", env("EXPERIMENT", cfg.Experiment), "experiment name (env EXPERIMENT)")
+	fs.StringVar(&cfg.Experiment, "experiment", svcmain.Env("EXPERIMENT", cfg.Experiment), "experiment name (env EXPERIMENT)")
 	fs.StringVar(&cfg.DefaultMode, "default-mode", cfg.DefaultMode, "mode used when the experiment does not exist yet")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "messages routed concurrently")
-	if err := fs.Parse(args); err != nil {
+	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level %q: %w", *logLevel, err)
+	log, err := svcmain.Logger(stderr, *logLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})).With("service", "router")
-	var err error
+	log = log.With("service", "router")
 	if cfg.DefaultSplit, err = parseSplit(*defSplit); err != nil {
 		return fmt.Errorf("-default-split: %w", err)
 	}

@@ -1,0 +1,105 @@
+// Package svcmain holds the process plumbing shared by the service binaries
+// in services/*/cmd: signal handling, exit codes, flag defaults from the
+// environment and the JSON logger.
+//
+// It is imported only by package main. Library code never calls os.Exit or
+// installs signal handlers; Main is the one place that does, on behalf of the
+// binary that calls it.
+package svcmain
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Main runs run with the command-line arguments (without the program name)
+// and os.Stderr, then exits the process. It does not return.
+//
+// The context given to run is cancelled by the first SIGINT or SIGTERM; the
+// signal handlers are then removed, so a second signal kills the process.
+//
+// Exit codes: 0 when run returns nil or flag.ErrHelp (-h), 2 for a
+// *UsageError (a bad command line, see Parse), 1 for any other error. On a
+// non-zero exit Main prints "name: err" to stderr.
+func Main(name string, run func(ctx context.Context, args []string, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(report(os.Stderr, name, err))
+}
+
+// report prints "name: err" to w when err means failure and returns the exit
+// code for err.
+func report(w io.Writer, name string, err error) int {
+	code := exitCode(err)
+	if code != 0 {
+		fmt.Fprintf(w, "%s: %v\n", name, err)
+	}
+	return code
+}
+
+// exitCode is the process exit code for the error returned by a run function.
+func exitCode(err error) int {
+	var usage *UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// UsageError is a bad command line. Main exits with code 2 on it, as the flag
+// package does with flag.ExitOnError.
+type UsageError struct {
+	Err error
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Parse parses args with fs, which should use flag.ContinueOnError. It
+// returns flag.ErrHelp unchanged for -h and -help, and wraps any other parse
+// error in a *UsageError. The flag set has already printed the error and the
+// usage to its output.
+func Parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &UsageError{Err: err}
+}
+
+// Env returns the value of the environment variable key, or def when the
+// variable is unset or empty. An empty value counts as unset, so
+// `VAR= service` gets the default; to pass an empty value, use the flag.
+func Env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Logger returns a logger writing JSON lines to w at level, which is one of
+// debug, info, warn or error, in any case, optionally with an offset such as
+// "debug-4" or "info+2" (see slog.Level.UnmarshalText).
+func Logger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: must be debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
