@@ -31,10 +31,19 @@ for size in 64 128; do
 done
 tens=$(date +%s)
 
-echo "== train champion and challenger"
-$py training/train.py --arch simplecnn --tensors "$data/tensors/64" --out "$models" \
-  --name pneumonia-simplecnn --version 1.0.0 --manifest "$data/chest_xray/manifest.json" --epochs "${EPOCHS_CHAMPION:-15}"
-$py training/train.py --arch resnet --tensors "$data/tensors/128" --out "$models" \
-  --name pneumonia-resnet --version 2.0.0 --manifest "$data/chest_xray/manifest.json" --epochs "${EPOCHS_CHALLENGER:-12}"
+echo "== train champion and challenger (in parallel, one core each)"
+$py training/train.py --arch simplecnn --tensors "$data/tensors/64" --out "$models" --threads 1 \
+  --name pneumonia-simplecnn --version 1.0.0 --manifest "$data/chest_xray/manifest.json" --epochs "${EPOCHS_CHAMPION:-15}" \
+  > "$data/train-champion.log" 2>&1 &
+champ=$!
+$py training/train.py --arch resnet --tensors "$data/tensors/128" --out "$models" --threads 1 \
+  --name pneumonia-resnet --version 2.0.0 --manifest "$data/chest_xray/manifest.json" --epochs "${EPOCHS_CHALLENGER:-12}" \
+  > "$data/train-challenger.log" 2>&1 &
+chall=$!
+status=0
+wait "$champ" || status=$?
+wait "$chall" || status=$?
+cat "$data/train-champion.log" "$data/train-challenger.log"
+[ "$status" = 0 ] || { echo "train: training failed (logs above)" >&2; exit "$status"; }
 end=$(date +%s)
 echo "== done: generate $((gen - start))s, tensors $((tens - gen))s, training $((end - tens))s, total $((end - start))s"

@@ -30,6 +30,8 @@ func commands() map[string]command {
 		"generate": {"generate synthetic chest X-rays in the Kaggle folder layout", runGenerate},
 		"tensors":  {"export preprocessed tensors (.npy) of a data set for training", runTensors},
 		"dataset":  {"report counts per split and class of a data set folder, rejecting unreadable files", runDataset},
+		"demo":     {"the main job: synthetic X-rays through the whole platform, then the per-model metrics", runDemo},
+		"serve":    {"run the platform on the embedded default until interrupted", runServe},
 	}
 }
 

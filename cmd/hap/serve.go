@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/healthcare-ai/platform/platform"
+)
+
+// runServe implements "hap serve": the platform on the embedded default,
+// running until interrupted.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := platform.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DataDir, "data", "var/hap", "state `dir`: JetStream store, blobs, patient salt")
+	fs.StringVar(&cfg.NATSURL, "nats", os.Getenv("NATS_URL"), "external NATS `url` (default: embedded server)")
+	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "port of the embedded NATS server (-1: any free port)")
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen `address`")
+	fs.StringVar(&cfg.ModelsDir, "models", cfg.ModelsDir, "`dir` of the models that seed the registry on first start")
+	fs.BoolVar(&cfg.SyncAlways, "sync-always", cfg.SyncAlways, "fsync every JetStream write before acknowledging it")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("%w: -log-level %q: %v", errUsage, *level, err)
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	p, err := platform.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	base := fmt.Sprintf("http://%s", p.HTTPAddr())
+	fmt.Fprintf(stdout, "Healthcare AI Platform is running (Ctrl-C to stop)\n\n")
+	fmt.Fprintf(stdout, "  NATS        %s   (try: nats --server %s stream ls)\n", p.NATSURL(), p.NATSURL())
+	fmt.Fprintf(stdout, "  upload      curl -F image=@xray.jpeg %s/v1/images\n", base)
+	fmt.Fprintf(stdout, "  predict     curl -F image=@xray.jpeg %s/v1/predict\n", base)
+	fmt.Fprintf(stdout, "  feedback    curl -d '{\"request_id\":\"...\",\"feedback_type\":\"true-positive\",\"radiologist_id\":\"DR001\"}' %s/v1/feedback\n", base)
+	fmt.Fprintf(stdout, "  metrics     curl %s/v1/metrics\n", base)
+	fmt.Fprintf(stdout, "  models      curl %s/v1/models\n", base)
+	fmt.Fprintf(stdout, "  health      curl %s/readyz\n\n", base)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping...")
+	return p.Stop(context.WithoutCancel(ctx))
+}
