@@ -16,6 +16,7 @@ import (
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/xray/preprocess"
 )
 
 // Meta describes where an image comes from. Only the bytes are required.
@@ -219,6 +220,10 @@ var (
 // whose header and full image data decode, with sides within limits. It
 // returns a reason code and a reason (without the file name) on failure, and
 // an error only if ctx ends while waiting to decode.
+// validationSpec is the preprocessing used to check that JPEG data decodes: a
+// small output keeps it to the DCT-scaled fast path.
+var validationSpec = preprocess.DefaultSpec(16)
+
 func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, code, reason string, err error) {
 	switch {
 	case len(data) == 0:
@@ -255,7 +260,11 @@ func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, co
 		return imageInfo{}, "", "", ctx.Err()
 	}
 	if info.format == formatJPEG {
-		_, err = jpeg.Decode(bytes.NewReader(data))
+		// The preprocessing decoder reads every entropy-coded segment (at 1/8
+		// scale through libjpeg-turbo when available, 5-10x faster than
+		// image/jpeg) and falls back to image/jpeg for a definitive verdict on
+		// any libjpeg-turbo warning, such as premature end of data.
+		_, err = validationSpec.Decode(data)
 	} else {
 		_, err = png.Decode(bytes.NewReader(data))
 	}
