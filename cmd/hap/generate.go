@@ -67,7 +67,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *counts != "" {
 		if err := parseCounts(*counts, &o); err != nil {
-			return fmt.Errorf("%w: -counts %q: %v", errUsage, *counts, err)
+			return fmt.Errorf("%w: -counts: %v", errUsage, err)
 		}
 	}
 	if set["n"] {

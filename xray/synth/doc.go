@@ -50,13 +50,18 @@
 //     sometimes a sharp fissure edge and air bronchograms;
 //   - patchy: bronchopneumonia, several fluffy blobs in clusters;
 //   - interstitial: fine reticular lines over a faint haze;
+//   - ground glass: a broad faint haze that often accompanies the above;
 //   - reticulonodular (subtle): tiny nodules on a sparse lattice of period
 //     about 1/56 of the image's long side;
 //   - foci (subtle): a cluster of micronodules about 1/85 of the long side.
 //
 // Bacterial pneumonias are mostly consolidations, viral ones mostly patchy
-// or interstitial. Subtle cases carry their evidence at a scale that
-// area-averaging to 128x128 pixels keeps and 64x64 pixels averages away.
+// or interstitial. The subtle nodules are ringed by slightly hyperlucent
+// lung (air trapping) so that they add no density on average: their
+// evidence is a texture that area-averaging to 128x128 pixels keeps (a
+// dotted pattern, 2-3 pixels per period) and averaging to 64x64 pixels
+// cancels (about one pixel per period), with almost nothing left for a
+// low-resolution model to see.
 //
 // # Knobs
 //

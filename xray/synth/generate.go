@@ -82,8 +82,8 @@ func Generate(ctx context.Context, out string, o Options) (Result, error) {
 			}
 		}
 	}
-	for _, sp := range Splits {
-		for _, cl := range Classes {
+	for _, sp := range splits {
+		for _, cl := range classes {
 			dir := filepath.Join(root, string(sp), string(cl))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return res, fmt.Errorf("create %s: %w", dir, err)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"testing"
@@ -132,7 +133,7 @@ func TestLayoutNamesSizesManifest(t *testing.T) {
 			t.Errorf("%s: aspect %.2f outside [0.8, 1.25]", p, a)
 		}
 	}
-	for _, sp := range Splits {
+	for _, sp := range splits {
 		c := o.counts(sp)
 		if got := perFolder[string(sp)+"/NORMAL"]; got != c.Normal {
 			t.Errorf("%s/NORMAL: %d files, want %d", sp, got, c.Normal)
@@ -369,7 +370,7 @@ func TestLabelNoiseRate(t *testing.T) {
 				}
 			}
 		}
-		for _, c := range Classes {
+		for _, c := range classes {
 			n := 6000.0
 			got := float64(flips[c]) / n
 			sd := math.Sqrt(rate * (1 - rate) / n)
@@ -440,5 +441,39 @@ func TestRenderMatchesGenerate(t *testing.T) {
 	}
 	if _, _, err := Render(o, Test, Normal, 99); err == nil {
 		t.Error("Render out of range: no error")
+	}
+}
+
+// TestKnobsConvertOnly: raising SubtleShare or LabelNoise changes only the
+// images it converts; every other image keeps its exact scene.
+func TestKnobsConvertOnly(t *testing.T) {
+	base := DefaultOptions()
+	base.Train = Counts{Normal: 150, Pneumonia: 150}
+	base.Val, base.Test = Counts{}, Counts{}
+	for _, tc := range []struct {
+		name   string
+		modify func(*Options)
+	}{
+		{"subtle share", func(o *Options) { o.SubtleShare = 0.5 }},
+		{"label noise", func(o *Options) { o.LabelNoise = 0.2 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			tc.modify(&o)
+			changed := 0
+			for _, s := range plan(base) {
+				a, b := sampleScene(base, s), sampleScene(o, s)
+				if a.subtle != b.subtle || a.flipped != b.flipped {
+					changed++
+					continue
+				}
+				if !reflect.DeepEqual(a, b) {
+					t.Fatalf("%s: scene changed although the image was not converted", s.base)
+				}
+			}
+			if changed == 0 {
+				t.Error("no image converted")
+			}
+		})
 	}
 }

@@ -11,7 +11,7 @@ import (
 // Version identifies the generator's rendering model. It is stored in the
 // manifest; output written by another version is regenerated. Change it
 // whenever the pixels for given Options change.
-const Version = "xray/synth/2"
+const Version = "xray/synth/3"
 
 // Manifest describes a generated data set. It is written last, so its
 // presence means the data set is complete.
@@ -55,7 +55,7 @@ type Lesion struct {
 	Y       float64 `json:"y"`
 	W       float64 `json:"w"`
 	H       float64 `json:"h"`
-	Density float64 `json:"density"` // peak added attenuation (consolidation ~0.3-0.7)
+	Density float64 `json:"density"` // nominal peak added attenuation; rendering caps it at the lung air (about 0.5-0.7)
 }
 
 // record builds the manifest entry of a sampled scene.

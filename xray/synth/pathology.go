@@ -42,6 +42,10 @@ type lesion struct {
 
 type blob struct{ x, y, r, amp float64 }
 
+// maxFill is about the most density an opacity can add: the air it
+// replaces (render caps the added density at the local air).
+const maxFill = 0.6
+
 // lungPoint draws a point inside one lung with at least margin to its border,
 // in the band t0..t1 (fraction of lung height) and u0..u1 (fraction of the
 // way from the medial to the lateral border).
@@ -193,7 +197,7 @@ func consolidation(r *rand.Rand, a *anatomy, side int, densScale, sizeScale floa
 			})
 		}
 	}
-	l.evidence = l.dens * math.Pi * l.rx * l.ry * 0.8
+	l.evidence = math.Min(l.dens, maxFill) * math.Pi * l.rx * l.ry * 0.8
 	l.boxW, l.boxH = 2*l.rx, 2*l.ry
 	return l
 }
@@ -214,7 +218,7 @@ func patchy(r *rand.Rand, a *anatomy, side int, densScale, sizeScale float64) le
 			amp: densScale * uniform(r, 0.18, 0.4),
 		}
 		l.blobs = append(l.blobs, b)
-		l.evidence += b.amp * math.Pi * b.r * b.r * 0.4
+		l.evidence += math.Min(b.amp, maxFill) * math.Pi * b.r * b.r * 0.4
 		x0, y0 = math.Min(x0, b.x-b.r), math.Min(y0, b.y-b.r)
 		x1, y1 = math.Max(x1, b.x+b.r), math.Max(y1, b.y+b.r)
 		l.dens = math.Max(l.dens, b.amp)
@@ -259,61 +263,63 @@ func groundGlass(r *rand.Rand, a *anatomy, side int, densScale, sizeScale float6
 }
 
 // reticulonodular: the subtle pattern. Small nodules on a sparse jittered
-// lattice of period about 1/60 of the image's long side, joined by faint
-// lines. Area-averaged to 128 pixels the lattice has about 2.1 pixels per
-// period and is still resolved; at 64 pixels a period is about one pixel, the
-// box filter cancels it and only its small mean (a faint haze) remains.
+// lattice of period about 1/56 of the image's long side, each ringed by
+// slightly hyperlucent lung (air trapping), so that the pattern adds no
+// density on average (see drawRinged). Area-averaged to 128 pixels the
+// lattice has about 2.3 pixels per period and shows as a fine dotted
+// texture; at 64 pixels a period is about one pixel and the texture
+// averages out, leaving almost nothing.
 func (sc *scene) reticulonodular(r *rand.Rand, side int, scale float64) lesion {
 	a := &sc.anat
 	l := lesion{kind: KindReticulonodular, side: side, soft: 0.6, warp: 0.3}
 	l.x, l.y = a.lungPoint(r, side, 0.3, 0.85, 0.2, 0.75, 0.08)
-	l.rx = uniform(r, 0.16, 0.28)
-	l.ry = uniform(r, 0.2, 0.32)
+	l.rx = uniform(r, 0.2, 0.32)
+	l.ry = uniform(r, 0.24, 0.36)
 	l.rot = normal(r, 0, 0.3)
 	p := sc.longW / 56 * uniform(r, 0.9, 1.1)
 	l.period = p
-	amp := scale * uniform(r, 0.14, 0.22)
-	l.lineAmp = amp * uniform(r, 0.1, 0.25)
+	amp := scale * uniform(r, 0.3, 0.45)
 	l.dens = amp
 	for gy := l.y - l.ry; gy <= l.y+l.ry; gy += p {
 		for gx := l.x - l.rx; gx <= l.x+l.rx; gx += p {
-			if r.Float64() > 0.4 {
+			if r.Float64() > 0.45 {
 				continue
 			}
 			b := blob{
-				x:   gx + uniform(r, -0.25, 0.25)*p,
-				y:   gy + uniform(r, -0.25, 0.25)*p,
-				r:   uniform(r, 0.3, 0.38) * p,
-				amp: amp * uniform(r, 0.6, 1.3),
+				x:   gx + uniform(r, -0.2, 0.2)*p,
+				y:   gy + uniform(r, -0.2, 0.2)*p,
+				r:   uniform(r, 0.26, 0.32) * p,
+				amp: amp * uniform(r, 0.7, 1.3),
 			}
 			l.blobs = append(l.blobs, b)
 		}
 	}
-	l.evidence = amp * 0.08 * math.Pi * l.rx * l.ry
+	l.evidence = amp * 0.03 * math.Pi * l.rx * l.ry
 	l.boxW, l.boxH = 2*l.rx, 2*l.ry
 	return l
 }
 
-// foci: the other subtle pattern, a cluster of micronodules about 1/85 of the
-// image's long side across: about 1.5 pixels at 128, under one pixel at 64.
+// foci: the other subtle pattern, a cluster of ringed micronodules about
+// 1/85 of the image's long side across: about 1.5 pixels at 128, under one
+// pixel at 64.
 func (sc *scene) foci(r *rand.Rand, side int, scale float64) lesion {
 	a := &sc.anat
 	l := lesion{kind: KindFoci, side: side}
 	l.x, l.y = a.lungPoint(r, side, 0.25, 0.88, 0.2, 0.8, 0.1)
-	spread := uniform(r, 0.05, 0.11)
-	n := 8 + r.IntN(13)
+	spread := uniform(r, 0.05, 0.1)
+	n := 10 + r.IntN(15)
 	x0, y0, x1, y1 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 	for range n {
 		b := blob{
 			x:   l.x + normal(r, 0, spread),
 			y:   l.y + normal(r, 0, spread),
-			r:   sc.longW / uniform(r, 150, 200),
-			amp: scale * uniform(r, 0.22, 0.38),
+			r:   sc.longW / uniform(r, 150, 190),
+			amp: scale * uniform(r, 0.35, 0.5),
 		}
 		l.blobs = append(l.blobs, b)
-		l.evidence += b.amp * math.Pi * b.r * b.r * 0.4
-		x0, y0 = math.Min(x0, b.x-b.r), math.Min(y0, b.y-b.r)
-		x1, y1 = math.Max(x1, b.x+b.r), math.Max(y1, b.y+b.r)
+		l.evidence += b.amp * math.Pi * b.r * b.r * 0.1
+		x0, y0 = math.Min(x0, b.x-2*b.r), math.Min(y0, b.y-2*b.r)
+		x1, y1 = math.Max(x1, b.x+2*b.r), math.Max(y1, b.y+2*b.r)
 		l.dens = math.Max(l.dens, b.amp)
 	}
 	l.x, l.y = (x0+x1)/2, (y0+y1)/2
@@ -328,7 +334,7 @@ func (l *lesion) bounds() (x0, y0, x1, y1 float64) {
 	case KindPatchy, KindFoci:
 		x0, y0, x1, y1 = math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
 		for _, b := range l.blobs {
-			rr := b.r * 1.6
+			rr := b.r * 2
 			x0, y0 = math.Min(x0, b.x-rr), math.Min(y0, b.y-rr)
 			x1, y1 = math.Max(x1, b.x+rr), math.Max(y1, b.y+rr)
 		}
@@ -338,21 +344,23 @@ func (l *lesion) bounds() (x0, y0, x1, y1 float64) {
 	return l.x - rr, l.y - rr, l.x + rr, l.y + rr
 }
 
-// draw adds the lesion to the grid buffer dst (not yet masked by the lungs).
-func (l *lesion) draw(g *grid, dst []float32, tex *valueNoise) {
+// draw adds the lesion to the grid: opacities to dst (not yet masked by the
+// lungs or capped by their air), zero-mean textures to signed.
+func (l *lesion) draw(g *grid, dst, signed []float32, tex *valueNoise) {
 	x0, y0, x1, y1 := l.bounds()
 	i0, j0, i1, j1 := g.span(x0, y0, x1, y1)
 	if i0 > i1 || j0 > j1 {
 		return
 	}
 	switch l.kind {
-	case KindPatchy, KindFoci:
+	case KindPatchy:
 		for _, b := range l.blobs {
-			mottle := 0.0
-			if l.kind == KindPatchy {
-				mottle = 0.5
-			}
-			drawBlob(g, dst, b, l.warp, mottle, tex)
+			drawBlob(g, dst, b, l.warp, 0.5, tex)
+		}
+		return
+	case KindFoci:
+		for _, b := range l.blobs {
+			drawRinged(g, signed, b)
 		}
 		return
 	case KindReticulonodular:
@@ -360,9 +368,10 @@ func (l *lesion) draw(g *grid, dst []float32, tex *valueNoise) {
 		for _, b := range l.blobs {
 			if e := l.envelope(b.x, b.y, tex); e > 0 {
 				b.amp *= e
-				drawBlob(g, dst, b, 0, 0, nil)
+				drawRinged(g, signed, b)
 			}
 		}
+		return
 	}
 	c, s := math.Cos(l.rot), math.Sin(l.rot)
 	irx2, iry2 := 1/(l.rx*l.rx), 1/(l.ry*l.ry)
@@ -396,10 +405,6 @@ func (l *lesion) draw(g *grid, dst []float32, tex *valueNoise) {
 				n2 := 1 - math.Abs(tex.at(x/l.period*0.53+1.3, y/l.period*0.53+7.7))
 				ridge := math.Max(n*n*n*n*n*n, n2*n2*n2*n2*n2*n2)
 				val = env * (l.haze + l.lineAmp*ridge)
-			case KindReticulonodular:
-				// The faint lines that join the nodules.
-				n := 1 - math.Abs(tex.at(x/l.period+3.3, y/l.period+1.9))
-				val = env * l.lineAmp * n * n * n * n * n * n * n * n
 			}
 			row[i] += float32(val)
 		}
@@ -418,6 +423,53 @@ func (l *lesion) envelope(x, y float64, tex *valueNoise) float64 {
 	q := u*u/(l.rx*l.rx) + v*v/(l.ry*l.ry)
 	q += l.warp * tex.fbm(x*6+17, y*6+3, 3)
 	return 1 - smoothstep(1-l.soft, 1+l.soft, q)
+}
+
+// drawRinged adds a nodule (core radius b.r) surrounded by a ring of
+// reduced density out to 2*b.r whose depth is set so that the samples sum to
+// zero: a local texture with no mean.
+func drawRinged(g *grid, dst []float32, b blob) {
+	ro := 2 * b.r
+	i0, j0, i1, j1 := g.span(b.x-ro, b.y-ro, b.x+ro, b.y+ro)
+	prof := func(x, y float64) (core, ring float64) {
+		d := math.Hypot(x-b.x, y-b.y) / b.r
+		if d < 1 {
+			f := 1 - d*d
+			return f * f, 0
+		}
+		if d < 2 {
+			u := (d - 1.5) / 0.5
+			f := 1 - u*u
+			return 0, f * f
+		}
+		return 0, 0
+	}
+	var sc, sr float64
+	for j := j0; j <= j1; j++ {
+		y := g.y0 + float64(j)*g.gs
+		for i := i0; i <= i1; i++ {
+			c, r := prof(g.x0+float64(i)*g.gs, y)
+			sc += c
+			sr += r
+		}
+	}
+	if sc == 0 {
+		return
+	}
+	k := 0.0
+	if sr > 0 {
+		k = sc / sr
+	}
+	for j := j0; j <= j1; j++ {
+		y := g.y0 + float64(j)*g.gs
+		row := dst[j*g.w:]
+		for i := i0; i <= i1; i++ {
+			c, r := prof(g.x0+float64(i)*g.gs, y)
+			if c != 0 || r != 0 {
+				row[i] += float32(b.amp * (c - k*r))
+			}
+		}
+	}
 }
 
 // drawBlob adds a rounded nodule; warp makes its border irregular and

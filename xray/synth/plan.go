@@ -16,8 +16,8 @@ const (
 	Test  Split = "test"
 )
 
-// Splits lists the splits in generation order.
-var Splits = []Split{Train, Val, Test}
+// splits lists the splits in generation order.
+var splits = []Split{Train, Val, Test}
 
 // Class is a class folder name of the Kaggle layout.
 type Class string
@@ -28,8 +28,8 @@ const (
 	Pneumonia Class = "PNEUMONIA"
 )
 
-// Classes lists the classes in generation order.
-var Classes = []Class{Normal, Pneumonia}
+// classes lists the classes in generation order.
+var classes = []Class{Normal, Pneumonia}
 
 // Root is the folder under the output directory that holds the data set.
 const Root = "chest_xray"
@@ -81,9 +81,9 @@ func plan(o Options) []slot {
 		person                  int // last PNEUMONIA person number
 		perSubtype              = map[string]int{Bacteria: 0, Virus: 0}
 	)
-	for _, sp := range Splits {
+	for _, sp := range splits {
 		c := o.counts(sp)
-		for _, cl := range Classes {
+		for _, cl := range classes {
 			n := c.Normal
 			if cl == Pneumonia {
 				n = c.Pneumonia

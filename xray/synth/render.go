@@ -37,7 +37,8 @@ type renderer struct {
 	mask     []float32 // lung fields, 0..1
 	air      []float32 // attenuation removed by the air in the lungs
 	ves      []float32 // vessels
-	les      []float32 // lesions
+	les      []float32 // lesions (opacities)
+	sles     []float32 // zero-mean lesion textures
 	tmp      []float32
 	xs       []float64
 	ttop     []float64 // apical border (world Y) per column
@@ -109,12 +110,12 @@ func (rd *renderer) render(sc *scene, withLesions bool, dst *image.Gray) *image.
 	}
 	if withLesions {
 		for i := range sc.lesions {
-			sc.lesions[i].draw(&rd.g, rd.les, tex)
+			sc.lesions[i].draw(&rd.g, rd.les, rd.sles, tex)
 		}
 	}
 	for i, m := range rd.mask {
 		if m > 0 {
-			att := rd.ves[i] * m
+			att := (rd.ves[i] + rd.sles[i]) * m
 			if l := rd.les[i]; l > 0 {
 				// Opacities fill air spaces: the added density saturates
 				// at the air that was there (no rim at the lung border).
@@ -159,6 +160,7 @@ func (rd *renderer) setup(sc *scene) {
 	rd.air = grow(rd.air, n)
 	rd.ves = grow(rd.ves, n)
 	rd.les = grow(rd.les, n)
+	rd.sles = grow(rd.sles, n)
 	rd.tmp = grow(rd.tmp, n)
 	rd.xs = grow(rd.xs, g.w)
 	rd.ttop = grow(rd.ttop, g.w)
@@ -495,7 +497,7 @@ func (rd *renderer) sharpen(sc *scene) {
 // a running sum of radius r, clamping at the ends.
 func boxBlur(buf []int32, m, n, step, stride, r int, line []int32) {
 	line = line[:m]
-	div := int32(2*r + 1)
+	inv := int64(1<<32) / int64(2*r+1) // divide by multiplying: exact enough, and integer
 	for l := range n {
 		off := l * stride
 		for k := range m {
@@ -506,7 +508,7 @@ func boxBlur(buf []int32, m, n, step, stride, r int, line []int32) {
 			sum += line[min(max(k, 0), m-1)]
 		}
 		for k := range m {
-			buf[off+k*step] = sum / div
+			buf[off+k*step] = int32(int64(sum) * inv >> 32)
 			sum += line[min(k+r+1, m-1)] - line[max(k-r, 0)]
 		}
 	}

@@ -28,7 +28,7 @@ type scene struct {
 	sharpR  float64 // unsharp-mask radius (world units)
 	gradX   float64 // linear intensity ramps (heel effect, processing)
 	gradY   float64
-	sigma   float64 // quantum noise, gray levels at mid intensity
+	sigma   float64 // quantum noise standard deviation, gray levels
 	collim  collimation
 	marker  marker
 
