@@ -55,6 +55,11 @@ type Store interface {
 	// List returns the objects whose key has the given prefix, sorted by key.
 	// An empty prefix lists everything. No match is an empty list, not an error.
 	List(ctx context.Context, prefix string) ([]Info, error)
+	// Delete removes the object under key. Deleting a missing key is not an
+	// error (as in S3), so a retried delete succeeds. Only maintenance jobs
+	// delete (table compaction, recovery of an interrupted table flush); image
+	// bytes are never deleted by the platform.
+	Delete(ctx context.Context, key string) error
 	// URI names the object for humans and other tools, e.g.
 	// "file:///var/hap/blob/bronze/..." or "s3://bucket/bronze/...".
 	// It does not check that the object exists.

@@ -210,6 +210,27 @@ func (d *Dir) Exists(ctx context.Context, key string) (bool, error) {
 	}
 }
 
+// Delete implements Store. The removal is made durable by syncing the folder.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	if err := ValidKey(key); err != nil {
+		return fmt.Errorf("delete blob: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete blob %s: %w", key, err)
+	}
+	p := d.path(key)
+	if err := os.Remove(p); err != nil {
+		if notFound(err) {
+			return nil
+		}
+		return fmt.Errorf("delete blob %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("delete blob %s: sync folder: %w", key, err)
+	}
+	return nil
+}
+
 // List implements Store.
 func (d *Dir) List(ctx context.Context, prefix string) ([]Info, error) {
 	if err := ValidPrefix(prefix); err != nil {

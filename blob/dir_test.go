@@ -3,6 +3,7 @@ package blob_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,37 @@ func TestDirLeavesNoTemporaryFilesAndCleansCrashLeftovers(t *testing.T) {
 func TestNewDirRequiresRoot(t *testing.T) {
 	if _, err := blob.NewDir(""); err == nil {
 		t.Fatal("NewDir(\"\") succeeded")
+	}
+}
+
+func TestPrefixedConformance(t *testing.T) {
+	d, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := blob.WithPrefix(d, "hap/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobtest.Run(t, dev)
+	// The environments do not see each other's objects.
+	prod, err := blob.WithPrefix(d, "hap/prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Put(t.Context(), "bronze/a", []byte("dev")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := prod.Exists(t.Context(), "bronze/a"); err != nil || ok {
+		t.Fatalf("prod sees dev's object: %v, %v", ok, err)
+	}
+	if ok, err := d.Exists(t.Context(), "hap/dev/bronze/a"); err != nil || !ok {
+		t.Fatalf("object not under the prefix in the base store: %v, %v", ok, err)
+	}
+	if got := dev.URI("bronze/a"); !strings.HasSuffix(got, "/hap/dev/bronze/a") {
+		t.Fatalf("URI = %s", got)
+	}
+	if _, err := blob.WithPrefix(d, "../up"); err == nil {
+		t.Fatal("WithPrefix accepted a prefix that escapes the store")
 	}
 }

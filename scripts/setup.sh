@@ -31,4 +31,5 @@ fi
 
 command -v go >/dev/null || { echo "setup: Go 1.26 or newer is required (https://go.dev/dl/)" >&2; exit 1; }
 "$root/scripts/fetch-onnxruntime.sh" >/dev/null
+"$root/scripts/fetch-minio.sh" >/dev/null # real S3 server for the blob/s3blob tests (~5 min the first time)
 echo "setup: ok (ONNX Runtime at $("$root/scripts/fetch-onnxruntime.sh"))"

@@ -36,6 +36,7 @@ func Run(t *testing.T, store blob.Store) {
 		{"ConcurrentIdenticalPuts", testConcurrentIdenticalPuts},
 		{"ReadersNeverSeePartialObjects", testAtomic},
 		{"URI", testURI},
+		{"Delete", testDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,5 +346,34 @@ func testURI(t *testing.T, s blob.Store, p string) {
 	}
 	if u1 == u2 {
 		t.Errorf("URI gives %q for two different keys", u1)
+	}
+}
+
+func testDelete(t *testing.T, s blob.Store, p string) {
+	ctx := t.Context()
+	key := p + "a/obj"
+	put(t, s, key, []byte("to be deleted"))
+	put(t, s, p+"a/keep", []byte("kept"))
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete(%q): %v", key, err)
+	}
+	if _, err := s.Get(ctx, key); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("Get after Delete: err = %v, want ErrNotFound", err)
+	}
+	if ok, err := s.Exists(ctx, key); err != nil || ok {
+		t.Fatalf("Exists after Delete = %v, %v; want false, nil", ok, err)
+	}
+	infos, err := s.List(ctx, p)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(infos) != 1 || infos[0].Key != p+"a/keep" {
+		t.Fatalf("List after Delete = %v, want only %s", infos, p+"a/keep")
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete of a missing key: %v, want nil (idempotent)", err)
+	}
+	if err := s.Delete(ctx, "../escape"); !errors.Is(err, blob.ErrInvalidKey) {
+		t.Fatalf("Delete(invalid key): err = %v, want ErrInvalidKey", err)
 	}
 }
