@@ -247,6 +247,18 @@ type Experiment struct {
 	UpdatedAt     time.Time `json:"updated_at"`
 	UpdatedBy     string    `json:"updated_by"`
 	Reason        string    `json:"reason,omitempty"`
+	// Epoch numbers the periods in which the experiment's configuration is
+	// constant, so that each rollout stage is tested on its own data. Whoever
+	// writes the experiment increments it on every change of split, mode or
+	// the models of its arms, and it never goes back: the router's
+	// UpdateExperiment (so SetSplit, SetMode and the rollout controller's
+	// stage changes) increments it when the split, the mode or the stage
+	// changes, and StartEpoch for any other reason (a model moved to an
+	// arm). The router stamps it on every InferenceRequest, the predictor
+	// copies it onto the InferenceResult, and the evaluator keeps numbers per
+	// epoch (MetricsSnapshot.Epochs). A record written before epochs existed
+	// reads as epoch 0.
+	Epoch int `json:"epoch"`
 }
 
 // Check validates the experiment.
@@ -260,7 +272,17 @@ func (e *Experiment) Check() error {
 	if e.Mode != ModeSplit && e.Mode != ModeShadow {
 		return fmt.Errorf("mode %q: must be %q or %q", e.Mode, ModeSplit, ModeShadow)
 	}
+	if err := checkEpoch(e.Epoch); err != nil {
+		return err
+	}
 	return e.Split.Check()
+}
+
+func checkEpoch(epoch int) error {
+	if epoch < 0 {
+		return fmt.Errorf("epoch %d: must not be negative", epoch)
+	}
+	return nil
 }
 
 // InferenceRequest is published by the router on InferenceRequestSubject(arm).
@@ -281,6 +303,9 @@ type InferenceRequest struct {
 	DatasetLabel    string    `json:"dataset_label,omitempty"`
 	IngestedAt      time.Time `json:"ingested_at"`
 	RoutedAt        time.Time `json:"routed_at"`
+	// Epoch is the experiment's Epoch when the request was routed (0 in
+	// events from before epochs existed).
+	Epoch int `json:"epoch"`
 }
 
 func (e *InferenceRequest) Schema() string { return "inference.request" }
@@ -295,6 +320,9 @@ func (e *InferenceRequest) Check() error {
 	}
 	if !ValidArm(e.Arm) {
 		return fmt.Errorf("arm %q: must be %q or %q", e.Arm, ArmChampion, ArmChallenger)
+	}
+	if err := checkEpoch(e.Epoch); err != nil {
+		return err
 	}
 	return required("image.key", e.Image.Key)
 }
@@ -327,6 +355,11 @@ type InferenceResult struct {
 	Image           ImageRef  `json:"image"`
 	RoutedAt        time.Time `json:"routed_at"`
 	CompletedAt     time.Time `json:"completed_at"`
+	// Epoch is copied from the InferenceRequest: the experiment epoch the
+	// request was routed in (0 in events from before epochs existed). The
+	// evaluator counts the result, and feedback on it however late, in that
+	// epoch.
+	Epoch int `json:"epoch"`
 }
 
 func (e *InferenceResult) Schema() string { return "inference.result" }
@@ -344,6 +377,9 @@ func (e *InferenceResult) Check() error {
 	}
 	if e.Status != StatusOK && e.Status != StatusError {
 		return fmt.Errorf("status %q: must be %q or %q", e.Status, StatusOK, StatusError)
+	}
+	if err := checkEpoch(e.Epoch); err != nil {
+		return err
 	}
 	if e.Status == StatusOK && !ValidLabel(e.Label) {
 		return fmt.Errorf("label %q: must be %s or %s", e.Label, LabelNormal, LabelPneumonia)

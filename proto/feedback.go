@@ -252,6 +252,59 @@ type MetricsSnapshot struct {
 	PendingFeedback int            `json:"pending_feedback"` // feedback waiting for its prediction
 	Adjudication    int            `json:"adjudication"`     // requests with conflicting feedback
 	GeneratedAt     time.Time      `json:"generated_at"`
+	// Epochs are the numbers of each experiment epoch (Experiment.Epoch) that
+	// has results, sorted by epoch. Models above are cumulative over all
+	// epochs; a rollout stage is judged on its own epoch only.
+	Epochs []EpochMetrics `json:"epochs,omitempty"`
+}
+
+// EpochMetrics are the numbers of one epoch of an experiment: every result
+// routed in that epoch, with the feedback on it however late it came.
+type EpochMetrics struct {
+	Epoch int `json:"epoch"`
+	// Models are the per-arm metrics of the epoch (champion, challenger).
+	// TrafficActual is the arm's share of the epoch's served predictions;
+	// TrafficConfigured, ModelName and ModelVersion are the latest seen in
+	// the epoch's results.
+	Models []ModelMetrics `json:"models"`
+	// Paired counts the requests of the epoch that both arms answered (status
+	// ok; in shadow mode) and that have a verdict, by which arm was correct:
+	// the table of a paired (McNemar) test.
+	Paired PairedCounts `json:"paired"`
+	// PairedPositives and PairedNegatives split Paired by the verdict's
+	// ground truth (PNEUMONIA, NORMAL), for paired tests of sensitivity and
+	// specificity.
+	PairedPositives PairedCounts `json:"paired_positives"`
+	PairedNegatives PairedCounts `json:"paired_negatives"`
+}
+
+// PairedCounts are the outcomes of the champion and the challenger on the
+// same requests.
+type PairedCounts struct {
+	BothCorrect    int `json:"both_correct"`
+	OnlyChampion   int `json:"only_champion"`   // champion correct, challenger wrong
+	OnlyChallenger int `json:"only_challenger"` // challenger correct, champion wrong
+	BothWrong      int `json:"both_wrong"`
+}
+
+// Total is the number of pairs.
+func (p PairedCounts) Total() int {
+	return p.BothCorrect + p.OnlyChampion + p.OnlyChallenger + p.BothWrong
+}
+
+// Add counts one pair (delta 1) or removes one (delta -1), given whether each
+// arm's label matched the ground truth.
+func (p *PairedCounts) Add(championCorrect, challengerCorrect bool, delta int) {
+	switch {
+	case championCorrect && challengerCorrect:
+		p.BothCorrect += delta
+	case championCorrect:
+		p.OnlyChampion += delta
+	case challengerCorrect:
+		p.OnlyChallenger += delta
+	default:
+		p.BothWrong += delta
+	}
 }
 
 func (e *MetricsSnapshot) Schema() string { return "metrics.snapshot" }

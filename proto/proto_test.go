@@ -165,3 +165,53 @@ func TestConfusionMetrics(t *testing.T) {
 		t.Errorf("empty confusion gives non-zero ratios")
 	}
 }
+
+func TestEpochRoundTripAndDefault(t *testing.T) {
+	req := &InferenceRequest{RequestID: "r1", Arm: ArmChampion, Image: ImageRef{Key: "k"}, Epoch: 4}
+	res := &InferenceResult{RequestID: "r1", Arm: ArmChampion, Status: StatusOK, Label: LabelNormal, Epoch: 4}
+	for _, e := range []Event{req, res} {
+		b, err := Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"epoch":4`) {
+			t.Errorf("%s: encoded without its epoch: %s", e.Schema(), b)
+		}
+	}
+	var r InferenceResult
+	if err := Decode([]byte(`{"request_id":"r","arm":"champion","status":"ok","label":"NORMAL"}`), &r); err != nil || r.Epoch != 0 {
+		t.Errorf("result without epoch: epoch %d, %v; want 0", r.Epoch, err)
+	}
+	var q InferenceRequest
+	if err := Decode([]byte(`{"request_id":"r","arm":"champion","image":{"key":"k"},"epoch":3}`), &q); err != nil || q.Epoch != 3 {
+		t.Errorf("request with epoch 3: epoch %d, %v", q.Epoch, err)
+	}
+	for _, c := range []struct {
+		e    Event
+		data string
+	}{
+		{&InferenceRequest{}, `{"request_id":"r","arm":"champion","image":{"key":"k"},"epoch":-1}`},
+		{&InferenceResult{}, `{"request_id":"r","arm":"champion","status":"ok","label":"NORMAL","epoch":-1}`},
+	} {
+		if err := Decode([]byte(c.data), c.e); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "epoch -1") {
+			t.Errorf("%s with a negative epoch: %v, want ErrSchema naming the epoch", c.e.Schema(), err)
+		}
+	}
+	exp := Experiment{Name: "pneumonia", Mode: ModeSplit, Split: Split{50, 50}, Epoch: -2}
+	if err := exp.Check(); err == nil || !strings.Contains(err.Error(), "epoch -2") {
+		t.Errorf("experiment with a negative epoch: %v", err)
+	}
+}
+
+func TestPairedCounts(t *testing.T) {
+	var p PairedCounts
+	p.Add(true, true, 1)
+	p.Add(true, false, 1)
+	p.Add(true, false, 1)
+	p.Add(false, true, 1)
+	p.Add(false, false, 1)
+	p.Add(true, false, -1)
+	if want := (PairedCounts{BothCorrect: 1, OnlyChampion: 1, OnlyChallenger: 1, BothWrong: 1}); p != want || p.Total() != 4 {
+		t.Errorf("paired %+v (total %d), want %+v", p, p.Total(), want)
+	}
+}

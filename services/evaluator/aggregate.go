@@ -33,8 +33,21 @@ func (c *counts) add(d counts, sign int) {
 
 type armContribution struct {
 	experiment string
+	epoch      int
 	arm        string
 	counts     counts
+}
+
+// pairContribution is a request that both arms answered (status ok) in the
+// same experiment and epoch and that has a verdict: one cell of the epoch's
+// paired table.
+type pairContribution struct {
+	ok                bool
+	experiment        string
+	epoch             int
+	championCorrect   bool
+	challengerCorrect bool
+	positive          bool // the verdict is PNEUMONIA
 }
 
 // contribution is what one request adds to the aggregates. It is comparable,
@@ -42,6 +55,7 @@ type armContribution struct {
 type contribution struct {
 	arms  [2]armContribution // one per arm with a result
 	nArms int
+	pair  pairContribution
 	// adjudication lists the experiments (at most one per arm) in which the
 	// request awaits adjudication.
 	adjudication  [2]string
@@ -97,11 +111,24 @@ func contribute(st *RequestState, policy Policy) contribution {
 		} else {
 			n.Errors = 1
 		}
-		c.arms[c.nArms] = armContribution{experiment: exp, arm: arm, counts: n}
+		c.arms[c.nArms] = armContribution{experiment: exp, epoch: r.Epoch, arm: arm, counts: n}
 		c.nArms++
 		if v.NeedsAdjudication && !slices.Contains(c.adjudication[:c.nAdjudication], exp) {
 			c.adjudication[c.nAdjudication] = exp
 			c.nAdjudication++
+		}
+	}
+	champ, okC := st.Results[proto.ArmChampion]
+	chall, okH := st.Results[proto.ArmChallenger]
+	if okC && okH && champ.Status == proto.StatusOK && chall.Status == proto.StatusOK && v.GroundTruth != "" &&
+		experimentOf(champ) == experimentOf(chall) && champ.Epoch == chall.Epoch {
+		c.pair = pairContribution{
+			ok:                true,
+			experiment:        experimentOf(champ),
+			epoch:             champ.Epoch,
+			championCorrect:   champ.Label == v.GroundTruth,
+			challengerCorrect: chall.Label == v.GroundTruth,
+			positive:          v.GroundTruth == proto.LabelPneumonia,
 		}
 	}
 	return c
@@ -132,15 +159,55 @@ type experimentAgg struct {
 	split        seen[proto.Split]
 	mode         seen[string]
 	models       map[string]*seen[model]
+	epochs       map[int]*epochAgg
 }
 
 func newExperimentAgg() *experimentAgg {
-	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}}
+	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}, epochs: map[int]*epochAgg{}}
 	for _, arm := range proto.Arms {
 		e.arms[arm] = &counts{}
 		e.models[arm] = &seen[model]{}
 	}
 	return e
+}
+
+func (e *experimentAgg) epoch(n int) *epochAgg {
+	ep := e.epochs[n]
+	if ep == nil {
+		ep = newEpochAgg()
+		e.epochs[n] = ep
+	}
+	return ep
+}
+
+// epochAgg are the numbers of one epoch of an experiment.
+type epochAgg struct {
+	arms      map[string]*counts
+	models    map[string]*seen[model]
+	split     seen[proto.Split]
+	paired    proto.PairedCounts
+	positives proto.PairedCounts
+	negatives proto.PairedCounts
+}
+
+func newEpochAgg() *epochAgg {
+	ep := &epochAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}}
+	for _, arm := range proto.Arms {
+		ep.arms[arm] = &counts{}
+		ep.models[arm] = &seen[model]{}
+	}
+	return ep
+}
+
+// empty reports whether no request counts in the epoch (any more: a result
+// replaced by one of another epoch leaves its old epoch).
+func (ep *epochAgg) empty() bool {
+	for _, c := range ep.arms {
+		if *c != (counts{}) {
+			return false
+		}
+	}
+	return ep.paired == (proto.PairedCounts{})
 }
 
 // aggregates are the live sums of all requests' contributions, plus the
@@ -169,8 +236,20 @@ func (a *aggregates) exp(name string) *experimentAgg {
 
 func (a *aggregates) addLocked(c contribution, sign int) {
 	for _, ac := range c.arms[:c.nArms] {
-		a.exp(ac.experiment).arms[ac.arm].add(ac.counts, sign)
+		e := a.exp(ac.experiment)
+		e.arms[ac.arm].add(ac.counts, sign)
+		e.epoch(ac.epoch).arms[ac.arm].add(ac.counts, sign)
 		a.dirty[ac.experiment] = true
+	}
+	if p := c.pair; p.ok {
+		ep := a.exp(p.experiment).epoch(p.epoch)
+		ep.paired.Add(p.championCorrect, p.challengerCorrect, sign)
+		if p.positive {
+			ep.positives.Add(p.championCorrect, p.challengerCorrect, sign)
+		} else {
+			ep.negatives.Add(p.championCorrect, p.challengerCorrect, sign)
+		}
+		a.dirty[p.experiment] = true
 	}
 	for _, exp := range c.adjudication[:c.nAdjudication] {
 		a.exp(exp).adjudication += sign
@@ -179,7 +258,8 @@ func (a *aggregates) addLocked(c contribution, sign int) {
 	a.unattributed += sign * c.unattributed
 }
 
-// observeLocked folds the settings that results carry (split, mode, model).
+// observeLocked folds the settings that results carry (split, mode, model),
+// for the experiment and for the result's epoch.
 func (a *aggregates) observeLocked(st *RequestState) {
 	if st == nil {
 		return
@@ -200,7 +280,11 @@ func (a *aggregates) observeLocked(st *RequestState) {
 			}
 			changed = e.mode.observe(mode, at) || changed
 		}
-		changed = e.models[arm].observe(model{r.ModelName, r.ModelVersion}, at) || changed
+		md := model{r.ModelName, r.ModelVersion}
+		changed = e.models[arm].observe(md, at) || changed
+		ep := e.epoch(r.Epoch)
+		changed = ep.split.observe(r.ConfiguredSplit, at) || changed
+		changed = ep.models[arm].observe(md, at) || changed
 		if changed {
 			a.dirty[name] = true
 		}
@@ -293,12 +377,37 @@ func (a *aggregates) snapshot(name string) (snap proto.MetricsSnapshot, ok bool)
 	}
 	snap.Split = e.split.v
 	snap.Adjudication = e.adjudication
+	snap.Models = armMetrics(e.arms, e.models, e.split)
+	epochs := make([]int, 0, len(e.epochs))
+	for n, ep := range e.epochs {
+		if !ep.empty() {
+			epochs = append(epochs, n)
+		}
+	}
+	slices.Sort(epochs)
+	for _, n := range epochs {
+		ep := e.epochs[n]
+		snap.Epochs = append(snap.Epochs, proto.EpochMetrics{
+			Epoch:           n,
+			Models:          armMetrics(ep.arms, ep.models, ep.split),
+			Paired:          ep.paired,
+			PairedPositives: ep.positives,
+			PairedNegatives: ep.negatives,
+		})
+	}
+	return snap, ok
+}
+
+// armMetrics renders the metrics of both arms from their counts, the latest
+// models and the latest configured split seen.
+func armMetrics(arms map[string]*counts, models map[string]*seen[model], split seen[proto.Split]) []proto.ModelMetrics {
 	served := 0
-	for _, c := range e.arms {
+	for _, c := range arms {
 		served += c.Served
 	}
+	out := make([]proto.ModelMetrics, 0, len(proto.Arms))
 	for _, arm := range proto.Arms {
-		c, md := e.arms[arm], e.models[arm]
+		c, md := arms[arm], models[arm]
 		m := proto.ModelMetrics{
 			Arm:          arm,
 			ModelName:    md.v.name,
@@ -313,11 +422,11 @@ func (a *aggregates) snapshot(name string) (snap proto.MetricsSnapshot, ok bool)
 		if served > 0 {
 			m.TrafficActual = float64(c.Served) / float64(served)
 		}
-		if e.split.ok {
-			m.TrafficConfigured = float64(e.split.v.Weight(arm)) / 100
+		if split.ok {
+			m.TrafficConfigured = float64(split.v.Weight(arm)) / 100
 		}
 		m.Fill()
-		snap.Models = append(snap.Models, m)
+		out = append(out, m)
 	}
-	return snap, ok
+	return out
 }

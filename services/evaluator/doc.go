@@ -57,18 +57,42 @@
 // latest seen in results (by completed_at). Metrics are kept per arm: when an
 // arm's model version changes mid-experiment its counts mix both versions and
 // the snapshot names the latest one; compare versions by starting a new
-// experiment. Results without an experiment are counted under
-// DefaultExperiment.
+// epoch (router.StartEpoch) or a new experiment. Results without an
+// experiment are counted under DefaultExperiment.
+//
+// # Epochs and paired counts
+//
+// Every result carries the experiment epoch it was routed in
+// (proto.Experiment.Epoch, 0 for events from before epochs existed), and the
+// join state keeps it with the result. Besides the cumulative numbers above,
+// the same counts are kept per (experiment, epoch, arm) and published in
+// MetricsSnapshot.Epochs: a feedback joins the epoch of the prediction it
+// judges, however late it comes, never the epoch current when it arrives, so
+// every rollout stage is measured on its own data. Within an epoch,
+// traffic_actual is the arm's share of the epoch's served predictions and
+// traffic_configured, model name and version are the latest seen in the
+// epoch's results. An epoch no request counts in (any more) is left out.
+//
+// Per (experiment, epoch) the evaluator also keeps the paired table of a
+// McNemar test (proto.PairedCounts: both correct, only the champion, only
+// the challenger, both wrong), over the requests that have a result with
+// status ok from both arms, in the same experiment and epoch (shadow mode),
+// and a verdict; it is also split by the verdict's ground truth
+// (paired_positives, paired_negatives). A request with an error from one arm,
+// without a verdict, or awaiting adjudication is not a pair. The pair is part
+// of the request's contribution, so a changed verdict moves the request from
+// one cell to another, and a restart rebuilds the tables from the stored
+// states like everything else.
 //
 // # Aggregates and restarts
 //
-// In-memory aggregates (per experiment and arm) are a pure function of the
-// stored states: each request contributes counts computed from its state and
-// the policy. Every successful write moves the aggregates by the new state's
+// In-memory aggregates (per experiment and arm, per experiment, epoch and
+// arm, and the paired tables) are a pure function of the stored states: each
+// request contributes counts computed from its state and the policy. Every successful write moves the aggregates by the new state's
 // contribution minus the old one's, so a correction replaces rather than adds.
 // On start Run rebuilds the aggregates by streaming every value of the bucket
-// once, before consuming: a KV watch, O(requests) time and O(experiments)
-// memory (states are decoded, counted and dropped). BenchmarkRebuild measured
+// once, before consuming: a KV watch, O(requests) time and O(experiments x
+// epochs) memory (states are decoded, counted and dropped). BenchmarkRebuild measured
 // about 55 µs per request on a busy 2-core machine, mostly JSON decoding, so a
 // million requests load in about a minute; past that, checkpointing the
 // aggregates would be the next step. Changing the policy and restarting re-derives every verdict.

@@ -22,10 +22,16 @@ import (
 type scenario struct {
 	events   []*nats.Msg // publications, in arrival order
 	expected map[string]map[string]*proto.ModelMetrics
-	split    map[string]proto.Split
-	mode     map[string]string
-	pending  int
+	// epochs are the expected numbers per experiment and epoch.
+	epochs  map[string]map[int]*proto.EpochMetrics
+	split   map[string]proto.Split
+	mode    map[string]string
+	pending int
 }
+
+// epochsOf is the number of experiment epochs a scenario of n requests runs
+// through: request i is routed in epoch i*epochsOf/n.
+const epochsOf = 3
 
 func flip(label string) string {
 	if label == P {
@@ -53,10 +59,11 @@ func newScenario(seed uint64, n int) *scenario {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	sc := &scenario{
 		expected: map[string]map[string]*proto.ModelMetrics{},
+		epochs:   map[string]map[int]*proto.EpochMetrics{},
 		split:    map[string]proto.Split{"exp-split": {Champion: 70, Challenger: 30}, "exp-shadow": {Champion: 100, Challenger: 0}},
 		mode:     map[string]string{"exp-split": proto.ModeSplit, "exp-shadow": proto.ModeShadow},
 	}
-	latest := map[string]time.Time{} // exp/arm -> completed_at of the model seen last
+	latest := map[string]time.Time{} // exp/arm and exp/epoch/arm -> completed_at of the model seen last
 	metrics := func(exp, arm string) *proto.ModelMetrics {
 		if sc.expected[exp] == nil {
 			sc.expected[exp] = map[string]*proto.ModelMetrics{}
@@ -67,6 +74,24 @@ func newScenario(seed uint64, n int) *scenario {
 			sc.expected[exp][arm] = m
 		}
 		return m
+	}
+	epochOf := func(exp string, n int) *proto.EpochMetrics {
+		if sc.epochs[exp] == nil {
+			sc.epochs[exp] = map[int]*proto.EpochMetrics{}
+		}
+		e := sc.epochs[exp][n]
+		if e == nil {
+			e = &proto.EpochMetrics{Epoch: n, Models: []proto.ModelMetrics{{Arm: proto.ArmChampion}, {Arm: proto.ArmChallenger}}}
+			sc.epochs[exp][n] = e
+		}
+		return e
+	}
+	epochMetrics := func(exp string, n int, arm string) *proto.ModelMetrics {
+		e := epochOf(exp, n)
+		if arm == proto.ArmChampion {
+			return &e.Models[0]
+		}
+		return &e.Models[1]
 	}
 	for i := range n {
 		req := fmt.Sprintf("req-%d-%04d", seed, i)
@@ -79,6 +104,7 @@ func newScenario(seed uint64, n int) *scenario {
 			truth = P
 		}
 		at := t0.Add(time.Duration(i) * time.Second)
+		epoch := i * epochsOf / n
 		var results []*proto.InferenceResult
 		if exp == "exp-split" {
 			a := proto.ArmChampion
@@ -93,6 +119,7 @@ func newScenario(seed uint64, n int) *scenario {
 		var served *proto.InferenceResult
 		for _, r := range results {
 			r.ConfiguredSplit = sc.split[exp]
+			r.Epoch = epoch
 			if r.Arm == proto.ArmChampion && i > n/2 {
 				r.ModelVersion = "2" // the champion is upgraded mid-experiment
 			}
@@ -110,6 +137,11 @@ func newScenario(seed uint64, n int) *scenario {
 			if r.CompletedAt.After(latest[exp+"/"+r.Arm]) {
 				latest[exp+"/"+r.Arm] = r.CompletedAt
 				m := metrics(exp, r.Arm)
+				m.ModelName, m.ModelVersion = r.ModelName, r.ModelVersion
+			}
+			if k := fmt.Sprintf("%s/%d/%s", exp, epoch, r.Arm); r.CompletedAt.After(latest[k]) {
+				latest[k] = r.CompletedAt
+				m := epochMetrics(exp, epoch, r.Arm)
 				m.ModelName, m.ModelVersion = r.ModelName, r.ModelVersion
 			}
 			sc.events = append(sc.events, resultMsg(r))
@@ -153,22 +185,34 @@ func newScenario(seed uint64, n int) *scenario {
 			}
 		}
 		for _, r := range results {
-			m := metrics(exp, r.Arm)
-			if r.Status == proto.StatusError {
-				m.Errors++
-				continue
+			for _, m := range []*proto.ModelMetrics{metrics(exp, r.Arm), epochMetrics(exp, epoch, r.Arm)} {
+				if r.Status == proto.StatusError {
+					m.Errors++
+					continue
+				}
+				m.Predictions++
+				if r.Served {
+					m.Served++
+				}
+				if eff == nil {
+					continue
+				}
+				m.Feedback++
+				m.Confusion.Add(r.Label, eff.GroundTruth, 1)
+				if r.Served && eff.FeedbackType != "" && proto.ImpliedPrediction(eff.FeedbackType) != r.Label {
+					m.Inconsistent++
+				}
 			}
-			m.Predictions++
-			if r.Served {
-				m.Served++
-			}
-			if eff == nil {
-				continue
-			}
-			m.Feedback++
-			m.Confusion.Add(r.Label, eff.GroundTruth, 1)
-			if r.Served && eff.FeedbackType != "" && proto.ImpliedPrediction(eff.FeedbackType) != r.Label {
-				m.Inconsistent++
+		}
+		// Shadow requests both arms answered and a radiologist judged are pairs.
+		if len(results) == 2 && results[0].Status == proto.StatusOK && results[1].Status == proto.StatusOK && eff != nil {
+			e := epochOf(exp, epoch)
+			champ, chall := results[0].Label == eff.GroundTruth, results[1].Label == eff.GroundTruth
+			e.Paired.Add(champ, chall, 1)
+			if eff.GroundTruth == P {
+				e.PairedPositives.Add(champ, chall, 1)
+			} else {
+				e.PairedNegatives.Add(champ, chall, 1)
 			}
 		}
 	}
@@ -181,29 +225,38 @@ func newScenario(seed uint64, n int) *scenario {
 	rng.Shuffle(len(sc.events), func(i, j int) { sc.events[i], sc.events[j] = sc.events[j], sc.events[i] })
 	// Derived numbers, by their definitions.
 	for exp, arms := range sc.expected {
-		served := 0
-		for _, m := range arms {
-			served += m.Served
-		}
-		for a, m := range arms {
-			c := m.Confusion
-			div := func(x, y int) float64 {
-				if y == 0 {
-					return 0
-				}
-				return float64(x) / float64(y)
-			}
-			m.Coverage = div(m.Feedback, m.Predictions)
-			m.Accuracy = div(c.TP+c.TN, c.TP+c.TN+c.FP+c.FN)
-			m.Sensitivity = div(c.TP, c.TP+c.FN)
-			m.Specificity = div(c.TN, c.TN+c.FP)
-			m.PPV = div(c.TP, c.TP+c.FP)
-			m.NPV = div(c.TN, c.TN+c.FN)
-			m.TrafficActual = div(m.Served, served)
-			m.TrafficConfigured = float64(sc.split[exp].Weight(a)) / 100
+		derive(arms, sc.split[exp])
+		for _, e := range sc.epochs[exp] {
+			derive(map[string]*proto.ModelMetrics{proto.ArmChampion: &e.Models[0], proto.ArmChallenger: &e.Models[1]}, sc.split[exp])
 		}
 	}
 	return sc
+}
+
+// derive computes the ratios of the arms' metrics from their counts, by
+// their definitions.
+func derive(arms map[string]*proto.ModelMetrics, split proto.Split) {
+	div := func(x, y int) float64 {
+		if y == 0 {
+			return 0
+		}
+		return float64(x) / float64(y)
+	}
+	served := 0
+	for _, m := range arms {
+		served += m.Served
+	}
+	for a, m := range arms {
+		c := m.Confusion
+		m.Coverage = div(m.Feedback, m.Predictions)
+		m.Accuracy = div(c.TP+c.TN, c.TP+c.TN+c.FP+c.FN)
+		m.Sensitivity = div(c.TP, c.TP+c.FN)
+		m.Specificity = div(c.TN, c.TN+c.FP)
+		m.PPV = div(c.TP, c.TP+c.FP)
+		m.NPV = div(c.TN, c.TN+c.FN)
+		m.TrafficActual = div(m.Served, served)
+		m.TrafficConfigured = float64(split.Weight(a)) / 100
+	}
 }
 
 // publish sends the events in order, asynchronously, and waits for every
@@ -241,28 +294,54 @@ func (sc *scenario) check(svc *evaluator.Service) error {
 			errs = append(errs, fmt.Errorf("%s: mode %q split %v", exp, snap.Mode, snap.Split))
 		}
 		for a, want := range arms {
-			got := arm(snap, a)
-			if countsOf(got) != countsOf(*want) || got.ModelName != want.ModelName || got.ModelVersion != want.ModelVersion {
-				errs = append(errs, fmt.Errorf("%s/%s: got %+v, want %+v", exp, a, countsOf(got), countsOf(*want)))
+			errs = append(errs, compareArm(exp, arm(snap, a), want)...)
+		}
+		if len(snap.Epochs) != len(sc.epochs[exp]) {
+			errs = append(errs, fmt.Errorf("%s: epochs %v, want %d", exp, epochNumbers(snap), len(sc.epochs[exp])))
+		}
+		for i, e := range snap.Epochs {
+			want, ok := sc.epochs[exp][e.Epoch]
+			if !ok || (i > 0 && e.Epoch <= snap.Epochs[i-1].Epoch) {
+				errs = append(errs, fmt.Errorf("%s: epochs %v, unexpected or out of order", exp, epochNumbers(snap)))
 				continue
 			}
-			for _, f := range []struct {
-				name      string
-				got, want float64
-			}{
-				{"coverage", got.Coverage, want.Coverage}, {"accuracy", got.Accuracy, want.Accuracy},
-				{"sensitivity", got.Sensitivity, want.Sensitivity}, {"specificity", got.Specificity, want.Specificity},
-				{"ppv", got.PPV, want.PPV}, {"npv", got.NPV, want.NPV},
-				{"traffic_actual", got.TrafficActual, want.TrafficActual}, {"traffic_configured", got.TrafficConfigured, want.TrafficConfigured},
-			} {
-				if !near(f.got, f.want) {
-					errs = append(errs, fmt.Errorf("%s/%s %s: got %v, want %v", exp, a, f.name, f.got, f.want))
-				}
+			if e.Paired != want.Paired || e.PairedPositives != want.PairedPositives || e.PairedNegatives != want.PairedNegatives {
+				errs = append(errs, fmt.Errorf("%s epoch %d: paired %+v %+v %+v, want %+v %+v %+v", exp, e.Epoch,
+					e.Paired, e.PairedPositives, e.PairedNegatives, want.Paired, want.PairedPositives, want.PairedNegatives))
+			}
+			epochSnap := proto.MetricsSnapshot{Models: e.Models}
+			for j := range want.Models {
+				w := &want.Models[j]
+				errs = append(errs, compareArm(fmt.Sprintf("%s epoch %d", exp, e.Epoch), arm(epochSnap, w.Arm), w)...)
 			}
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// compareArm compares one arm's metrics with the expected ones.
+func compareArm(where string, got proto.ModelMetrics, want *proto.ModelMetrics) []error {
+	a := want.Arm
+	if countsOf(got) != countsOf(*want) || got.ModelName != want.ModelName || got.ModelVersion != want.ModelVersion {
+		return []error{fmt.Errorf("%s/%s: got %+v %s@%s, want %+v %s@%s", where, a,
+			countsOf(got), got.ModelName, got.ModelVersion, countsOf(*want), want.ModelName, want.ModelVersion)}
+	}
+	var errs []error
+	for _, f := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"coverage", got.Coverage, want.Coverage}, {"accuracy", got.Accuracy, want.Accuracy},
+		{"sensitivity", got.Sensitivity, want.Sensitivity}, {"specificity", got.Specificity, want.Specificity},
+		{"ppv", got.PPV, want.PPV}, {"npv", got.NPV, want.NPV},
+		{"traffic_actual", got.TrafficActual, want.TrafficActual}, {"traffic_configured", got.TrafficConfigured, want.TrafficConfigured},
+	} {
+		if !near(f.got, f.want) {
+			errs = append(errs, fmt.Errorf("%s/%s %s: got %v, want %v", where, a, f.name, f.got, f.want))
+		}
+	}
+	return errs
 }
 
 func TestRandomScenarioMatchesIndependentCount(t *testing.T) {

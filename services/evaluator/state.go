@@ -41,6 +41,9 @@ type ArmResult struct {
 	ConfiguredSplit proto.Split `json:"configured_split"`
 	RoutedAt        time.Time   `json:"routed_at"`
 	CompletedAt     time.Time   `json:"completed_at"`
+	// Epoch is the experiment epoch the request was routed in (0 in states
+	// and results from before epochs existed).
+	Epoch int `json:"epoch"`
 }
 
 // FeedbackEntry is what the evaluator keeps of one proto.FeedbackRecorded
@@ -123,6 +126,7 @@ func resultOf(r *proto.InferenceResult) ArmResult {
 		ConfiguredSplit: r.ConfiguredSplit,
 		RoutedAt:        r.RoutedAt.UTC(),
 		CompletedAt:     r.CompletedAt.UTC(),
+		Epoch:           r.Epoch,
 	}
 }
 
@@ -138,7 +142,8 @@ func (a ArmResult) order(b ArmResult) int {
 func (a ArmResult) contentKey() string {
 	return a.Experiment + "\x00" + a.Status + "\x00" + a.Label + "\x00" + a.ModelName + "\x00" + a.ModelVersion + "\x00" +
 		strconv.FormatFloat(a.Probability, 'g', -1, 64) + "\x00" + strconv.FormatBool(a.Served) + "\x00" +
-		a.ConfiguredSplit.String() + "\x00" + strconv.Itoa(a.StatusCode) + "\x00" + a.RoutedAt.Format(time.RFC3339Nano)
+		a.ConfiguredSplit.String() + "\x00" + strconv.Itoa(a.StatusCode) + "\x00" + a.RoutedAt.Format(time.RFC3339Nano) + "\x00" +
+		strconv.Itoa(a.Epoch)
 }
 
 // mergeResult folds a result into st and reports whether st changed.

@@ -83,7 +83,7 @@ func (s *Service) infer(ctx context.Context, arm string, req *proto.InferenceReq
 	start := time.Now()
 	res := &proto.InferenceResult{
 		RequestID: req.RequestID, ClientRequestID: req.ClientRequestID, Experiment: req.Experiment,
-		Arm: arm, Served: req.Served, ConfiguredSplit: req.ConfiguredSplit, Image: req.Image, RoutedAt: req.RoutedAt,
+		Arm: arm, Served: req.Served, ConfiguredSplit: req.ConfiguredSplit, Epoch: req.Epoch, Image: req.Image, RoutedAt: req.RoutedAt,
 	}
 	fail := func(code int, err error) (*proto.InferenceResult, error) {
 		res.Status, res.StatusCode, res.Error = proto.StatusError, code, err.Error()

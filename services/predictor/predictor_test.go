@@ -136,13 +136,19 @@ func start(t *testing.T) (*harness, context.CancelFunc, <-chan error) {
 
 func (h *harness) request(t *testing.T, id, arm, key string, data []byte) {
 	t.Helper()
+	h.requestIn(t, 0, id, arm, key, data)
+}
+
+// requestIn publishes a request routed in an experiment epoch.
+func (h *harness) requestIn(t *testing.T, epoch int, id, arm, key string, data []byte) {
+	t.Helper()
 	if data != nil {
 		if err := h.blobs.Put(t.Context(), key, data); err != nil {
 			t.Fatal(err)
 		}
 	}
 	req := &proto.InferenceRequest{RequestID: id, Arm: arm, Served: true, Experiment: "pneumonia",
-		ConfiguredSplit: proto.Split{Champion: 50, Challenger: 50}, Image: proto.ImageRef{Key: key}}
+		ConfiguredSplit: proto.Split{Champion: 50, Challenger: 50}, Epoch: epoch, Image: proto.ImageRef{Key: key}}
 	if _, err := bus.Publish(t.Context(), h.env.JS, proto.InferenceRequestSubject(arm), req); err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +175,17 @@ func (h *harness) collect(t *testing.T, n int) map[string]*proto.InferenceResult
 
 func TestPredictorResultsAndErrors(t *testing.T) {
 	h, cancel, errc := start(t)
-	h.request(t, "ok-1", proto.ArmChampion, "img/1.jpeg", jpegBytes(t, 3))
-	h.request(t, "ok-2", proto.ArmChallenger, "img/2.jpeg", jpegBytes(t, 5))
-	h.request(t, "bad", proto.ArmChampion, "img/bad.jpeg", []byte("this is not an image"))
-	h.request(t, "missing", proto.ArmChallenger, "img/missing.jpeg", nil)
+	h.requestIn(t, 3, "ok-1", proto.ArmChampion, "img/1.jpeg", jpegBytes(t, 3))
+	h.requestIn(t, 4, "ok-2", proto.ArmChallenger, "img/2.jpeg", jpegBytes(t, 5))
+	h.requestIn(t, 5, "bad", proto.ArmChampion, "img/bad.jpeg", []byte("this is not an image"))
+	h.requestIn(t, 6, "missing", proto.ArmChallenger, "img/missing.jpeg", nil)
 	got := h.collect(t, 4)
+	// Every result, failed ones too, carries the epoch its request was routed in.
+	for k, want := range map[string]int{"ok-1/champion": 3, "ok-2/challenger": 4, "bad/champion": 5, "missing/challenger": 6} {
+		if r := got[k]; r.Epoch != want || r.Experiment != "pneumonia" || r.ConfiguredSplit != (proto.Split{Champion: 50, Challenger: 50}) {
+			t.Errorf("%s: epoch %d experiment %q split %s, want epoch %d of pneumonia 50/50", k, r.Epoch, r.Experiment, r.ConfiguredSplit, want)
+		}
+	}
 	for _, k := range []string{"ok-1/champion", "ok-2/challenger"} {
 		r := got[k]
 		if r.Status != proto.StatusOK || r.StatusCode != 200 {

@@ -65,7 +65,7 @@ func Routes(exp proto.Experiment, requestID, patientKey string) []Route {
 }
 
 // Requests builds the inference requests for an ingested image under exp,
-// each recording its arm, the mode and the configured split.
+// each recording its arm, the mode, the configured split and the epoch.
 func Requests(exp proto.Experiment, ev *proto.ImageIngested, now time.Time) []proto.InferenceRequest {
 	routes := Routes(exp, ev.RequestID, ev.PatientKey)
 	out := make([]proto.InferenceRequest, len(routes))
@@ -79,6 +79,7 @@ func Requests(exp proto.Experiment, ev *proto.ImageIngested, now time.Time) []pr
 			Served:          r.Served,
 			Mode:            exp.Mode,
 			ConfiguredSplit: exp.Split,
+			Epoch:           exp.Epoch,
 			Image:           ev.Image,
 			Source:          ev.Source,
 			PatientKey:      ev.PatientKey,

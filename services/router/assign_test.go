@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/router"
@@ -98,5 +99,21 @@ func TestRoutesShadowAndSplit(t *testing.T) {
 	routes = router.Routes(exp, "r1", "")
 	if len(routes) != 1 || routes[0] != (router.Route{Arm: proto.ArmChallenger, Served: true}) {
 		t.Fatalf("split 0/100 routes = %+v", routes)
+	}
+}
+
+func TestRequestsCarryTheEpoch(t *testing.T) {
+	ev := &proto.ImageIngested{RequestID: "r1", Image: proto.ImageRef{Key: "k", SHA256: "s"}}
+	for _, mode := range []string{proto.ModeSplit, proto.ModeShadow} {
+		exp := proto.Experiment{Name: "pneumonia", Mode: mode, Split: proto.Split{Champion: 30, Challenger: 70}, Epoch: 7}
+		reqs := router.Requests(exp, ev, time.Now())
+		if len(reqs) == 0 {
+			t.Fatalf("%s: no requests", mode)
+		}
+		for _, r := range reqs {
+			if r.Epoch != 7 || r.ConfiguredSplit != exp.Split || r.Mode != mode {
+				t.Errorf("%s: request to %s has epoch %d split %s mode %s, want epoch 7 30/70", mode, r.Arm, r.Epoch, r.ConfiguredSplit, r.Mode)
+			}
+		}
 	}
 }

@@ -94,6 +94,13 @@ func EnsureExperiment(ctx context.Context, kv jetstream.KeyValue, exp proto.Expe
 // compare-and-set, retrying when another writer got in first, and stamps
 // updated_at, updated_by and reason. The result must pass proto.Experiment's
 // Check.
+//
+// It keeps the epoch (proto.Experiment.Epoch) right: when change alters the
+// split, the mode or the stage and leaves the epoch alone, the epoch is
+// incremented; a change that sets a higher epoch itself (the rollout
+// controller, StartEpoch) is kept as is, and one that lowers it is refused.
+// A write that changes none of them (a new reason, the same split again)
+// stays in the current epoch.
 func UpdateExperiment(ctx context.Context, kv jetstream.KeyValue, name, by, reason string, change func(*proto.Experiment) error) (proto.Experiment, error) {
 	if strings.TrimSpace(by) == "" {
 		return proto.Experiment{}, fmt.Errorf("update experiment %s: updated_by: required (who makes the change)", name)
@@ -103,8 +110,15 @@ func UpdateExperiment(ctx context.Context, kv jetstream.KeyValue, name, by, reas
 		if err != nil {
 			return proto.Experiment{}, fmt.Errorf("update experiment: %w", err)
 		}
+		before := exp
 		if err := change(&exp); err != nil {
 			return proto.Experiment{}, fmt.Errorf("update experiment %s: %w", name, err)
+		}
+		switch {
+		case exp.Epoch < before.Epoch:
+			return proto.Experiment{}, fmt.Errorf("update experiment %s: epoch %d: must not go back (stored epoch %d)", name, exp.Epoch, before.Epoch)
+		case exp.Epoch == before.Epoch && newEpoch(before, exp):
+			exp.Epoch++
 		}
 		exp.Name = name
 		exp.UpdatedAt = time.Now().UTC()
@@ -128,8 +142,14 @@ func UpdateExperiment(ctx context.Context, kv jetstream.KeyValue, name, by, reas
 	return proto.Experiment{}, fmt.Errorf("update experiment %s: too many concurrent changes, try again", name)
 }
 
+// newEpoch reports whether the change from a to b starts a new epoch.
+func newEpoch(a, b proto.Experiment) bool {
+	return a.Split != b.Split || a.Mode != b.Mode || a.Stage != b.Stage
+}
+
 // SetSplit changes the traffic split of an experiment; routers apply it live.
-// It is the operators' and the decision engine's way to move traffic.
+// It is the operators' and the decision engine's way to move traffic. A new
+// split starts a new epoch.
 func SetSplit(ctx context.Context, kv jetstream.KeyValue, experiment string, split proto.Split, by, reason string) (proto.Experiment, error) {
 	if err := split.Check(); err != nil {
 		return proto.Experiment{}, fmt.Errorf("set split of experiment %s: %w", experiment, err)
@@ -141,12 +161,24 @@ func SetSplit(ctx context.Context, kv jetstream.KeyValue, experiment string, spl
 }
 
 // SetMode switches an experiment between proto.ModeSplit and proto.ModeShadow.
+// A new mode starts a new epoch.
 func SetMode(ctx context.Context, kv jetstream.KeyValue, experiment, mode, by, reason string) (proto.Experiment, error) {
 	if mode != proto.ModeSplit && mode != proto.ModeShadow {
 		return proto.Experiment{}, fmt.Errorf("set mode of experiment %s: mode %q: must be %q or %q", experiment, mode, proto.ModeSplit, proto.ModeShadow)
 	}
 	return UpdateExperiment(ctx, kv, experiment, by, reason, func(e *proto.Experiment) error {
 		e.Mode = mode
+		return nil
+	})
+}
+
+// StartEpoch increments the epoch of an experiment without changing its split
+// or mode, for a change the experiment record does not show: a new model
+// moved to one of the arms. Results routed from now on are counted apart from
+// the earlier ones.
+func StartEpoch(ctx context.Context, kv jetstream.KeyValue, experiment, by, reason string) (proto.Experiment, error) {
+	return UpdateExperiment(ctx, kv, experiment, by, reason, func(e *proto.Experiment) error {
+		e.Epoch++
 		return nil
 	})
 }

@@ -7,6 +7,9 @@
 // in the KV bucket proto.BucketExperiments under its name; the router creates
 // it with DefaultConfig's 50/50 split if it is absent (never overwriting an
 // existing one) and watches the key, so SetSplit and SetMode take effect live.
+// Every request carries the experiment's epoch (proto.Experiment.Epoch), which
+// SetSplit, SetMode and StartEpoch advance, so that the evaluator can count
+// each configuration apart.
 //
 // Assignment is deterministic: a request goes to the champion when the bucket
 // (0..99) of its patient key, or of its request id when it has none, is below
@@ -211,7 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopWatch()
 
 	cur, _ := s.Experiment()
-	s.log.Info("router started", "mode", cur.Mode, "split", cur.Split.String(), "workers", s.cfg.Workers)
+	s.log.Info("router started", "mode", cur.Mode, "split", cur.Split.String(), "epoch", cur.Epoch, "workers", s.cfg.Workers)
 	err = bus.Consume(ctx, s.js, bus.ConsumerConfig{
 		Stream:         proto.StreamXRay,
 		Durable:        proto.ConsumerRouter,
@@ -297,8 +300,9 @@ func (s *Service) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	prev := s.exp.Swap(&exp)
-	if prev == nil || prev.Mode != exp.Mode || prev.Split != exp.Split {
-		s.log.Info("experiment applied", "mode", exp.Mode, "split", exp.Split.String(), "updated_by", exp.UpdatedBy, "reason", exp.Reason, "revision", e.Revision())
+	if prev == nil || prev.Mode != exp.Mode || prev.Split != exp.Split || prev.Epoch != exp.Epoch {
+		s.log.Info("experiment applied", "mode", exp.Mode, "split", exp.Split.String(), "epoch", exp.Epoch,
+			"updated_by", exp.UpdatedBy, "reason", exp.Reason, "revision", e.Revision())
 	}
 }
 
@@ -327,7 +331,7 @@ func (s *Service) Route(ctx context.Context, ev *proto.ImageIngested) ([]proto.I
 		if err != nil {
 			return nil, fmt.Errorf("route to %s: %w", r.Arm, err)
 		}
-		s.log.Debug("request routed", attrRequestID, r.RequestID, attrArm, r.Arm, "served", r.Served, "mode", r.Mode)
+		s.log.Debug("request routed", attrRequestID, r.RequestID, attrArm, r.Arm, "served", r.Served, "mode", r.Mode, "epoch", r.Epoch)
 	}
 	return reqs, nil
 }

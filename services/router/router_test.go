@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,17 @@ func (h *harness) waitApplied(t *testing.T, split proto.Split, mode string) {
 		exp, _ := h.svc.Experiment()
 		if exp.Split != split || exp.Mode != mode {
 			return fmt.Errorf("router applies %s %s, want %s %s", exp.Mode, exp.Split, mode, split)
+		}
+		return nil
+	})
+}
+
+// waitEpoch waits until the running router applies the experiment's epoch n.
+func (h *harness) waitEpoch(t *testing.T, n int) {
+	t.Helper()
+	bustest.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if exp, _ := h.svc.Experiment(); exp.Epoch != n {
+			return fmt.Errorf("router applies epoch %d, want %d", exp.Epoch, n)
 		}
 		return nil
 	})
@@ -412,5 +424,103 @@ func TestConfigValidateNamesFields(t *testing.T) {
 	}
 	if _, err := router.New(router.DefaultConfig(), router.Deps{}); err == nil {
 		t.Fatal("New without JetStream succeeded")
+	}
+}
+
+func TestEpochAdvancesOnEveryChange(t *testing.T) {
+	env := bustest.Start(t)
+	ctx := t.Context()
+	kv, err := router.OpenExperiments(ctx, env.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := router.EnsureExperiment(ctx, kv, proto.Experiment{Name: "pneumonia", Mode: proto.ModeSplit, Split: proto.Split{Champion: 50, Challenger: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		change func() (proto.Experiment, error)
+		want   int
+	}{
+		{"new split", func() (proto.Experiment, error) {
+			return router.SetSplit(ctx, kv, "pneumonia", proto.Split{Champion: 30, Challenger: 70}, "op", "stage 1")
+		}, 1},
+		{"same split again", func() (proto.Experiment, error) {
+			return router.SetSplit(ctx, kv, "pneumonia", proto.Split{Champion: 30, Challenger: 70}, "op", "only a new reason")
+		}, 1},
+		{"new mode", func() (proto.Experiment, error) {
+			return router.SetMode(ctx, kv, "pneumonia", proto.ModeShadow, "op", "shadow")
+		}, 2},
+		{"new model", func() (proto.Experiment, error) {
+			return router.StartEpoch(ctx, kv, "pneumonia", "registry", "challenger model replaced")
+		}, 3},
+		{"new stage", func() (proto.Experiment, error) {
+			return router.UpdateExperiment(ctx, kv, "pneumonia", "controller", "hold", func(e *proto.Experiment) error {
+				e.Stage++
+				return nil
+			})
+		}, 4},
+		{"writer sets the epoch itself", func() (proto.Experiment, error) {
+			return router.UpdateExperiment(ctx, kv, "pneumonia", "controller", "stage 2", func(e *proto.Experiment) error {
+				e.Split, e.Mode, e.Stage, e.Epoch = proto.Split{Champion: 10, Challenger: 90}, proto.ModeSplit, 2, 10
+				return nil
+			})
+		}, 10},
+	}
+	for _, st := range steps {
+		exp, err := st.change()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		stored, _, err := router.GetExperiment(ctx, kv, "pneumonia")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp.Epoch != st.want || stored.Epoch != st.want {
+			t.Fatalf("%s: epoch %d (stored %d), want %d", st.name, exp.Epoch, stored.Epoch, st.want)
+		}
+	}
+	_, err = router.UpdateExperiment(ctx, kv, "pneumonia", "controller", "", func(e *proto.Experiment) error {
+		e.Epoch = 9
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "epoch 9: must not go back") {
+		t.Fatalf("lowering the epoch: %v", err)
+	}
+	if exp, _, _ := router.GetExperiment(ctx, kv, "pneumonia"); exp.Epoch != 10 {
+		t.Fatalf("epoch %d after a refused change, want 10", exp.Epoch)
+	}
+}
+
+func TestRouterStampsTheEpoch(t *testing.T) {
+	env := bustest.Start(t)
+	h := start(t, env, testConfig())
+	ctx := t.Context()
+	publishIngested(t, env, 0, 5, nil)
+	requests(t, env, 5)
+
+	exp, err := router.SetSplit(ctx, h.kv, "pneumonia", proto.Split{Champion: 100, Challenger: 0}, "test", "all to champion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitEpoch(t, 1)
+	publishIngested(t, env, 5, 10, nil)
+	requests(t, env, 10)
+
+	if exp, err = router.SetMode(ctx, h.kv, "pneumonia", proto.ModeShadow, "test", "shadow"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEpoch(t, 2)
+	publishIngested(t, env, 10, 15, nil)
+	got := requests(t, env, 20)
+	for _, r := range got {
+		i, _ := strconv.Atoi(strings.TrimPrefix(r.RequestID, "req-"))
+		want := i / 5 // five requests per epoch
+		if r.Epoch != want {
+			t.Errorf("request %s to %s: epoch %d, want %d", r.RequestID, r.Arm, r.Epoch, want)
+		}
+	}
+	if exp.Epoch != 2 {
+		t.Errorf("SetMode returned epoch %d, want 2", exp.Epoch)
 	}
 }

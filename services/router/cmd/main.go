@@ -3,6 +3,10 @@
 //	router -nats nats://127.0.0.1:4222 -experiment pneumonia
 //	router -set-split 70/30 -by alice -reason "challenger looks worse"
 //	router -set-mode shadow -by alice -reason "shadow before rollout"
+//	router -new-epoch -by alice -reason "champion model replaced"
+//
+// A change of split or mode, and -new-epoch, start a new experiment epoch
+// (printed with the experiment): results from then on are evaluated apart.
 package main
 
 import (
@@ -52,8 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	setSplit := fs.String("set-split", "", "set the experiment's split (e.g. 70/30) and exit")
 	setMode := fs.String("set-mode", "", "set the experiment's mode (split or shadow) and exit")
-	by := fs.String("by", svcmain.Env("USER", ""), "who makes a -set-split/-set-mode change")
-	reason := fs.String("reason", "", "why, for a -set-split/-set-mode change")
+	newEpoch := fs.Bool("new-epoch", false, "start a new experiment epoch (e.g. after a model change) and exit")
+	by := fs.String("by", svcmain.Env("USER", ""), "who makes a -set-split/-set-mode/-new-epoch change")
+	reason := fs.String("reason", "", "why, for a -set-split/-set-mode/-new-epoch change")
 	fs.StringVar(&cfg.Experiment, "experiment", svcmain.Env("EXPERIMENT", cfg.Experiment), "experiment name (env EXPERIMENT)")
 	fs.StringVar(&cfg.DefaultMode, "default-mode", cfg.DefaultMode, "mode used when the experiment does not exist yet")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "messages routed concurrently")
@@ -88,25 +93,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("jetstream on %s: %w", *natsURL, err)
 	}
 
-	if *setSplit != "" || *setMode != "" {
+	if *setSplit != "" || *setMode != "" || *newEpoch {
+		var split proto.Split
+		if *setSplit != "" {
+			if split, err = parseSplit(*setSplit); err != nil {
+				return fmt.Errorf("-set-split: %w", err)
+			}
+		}
+		if *setMode != "" && *setMode != proto.ModeSplit && *setMode != proto.ModeShadow {
+			return fmt.Errorf("-set-mode %q: must be %q or %q", *setMode, proto.ModeSplit, proto.ModeShadow)
+		}
 		kv, err := router.OpenExperiments(ctx, js, cfg.Replicas)
 		if err != nil {
 			return err
 		}
-		var exp proto.Experiment
-		if *setSplit != "" {
-			sp, err := parseSplit(*setSplit)
-			if err != nil {
-				return fmt.Errorf("-set-split: %w", err)
+		// One write, so that a change of split and mode is one new epoch.
+		exp, err := router.UpdateExperiment(ctx, kv, cfg.Experiment, *by, *reason, func(e *proto.Experiment) error {
+			if *setSplit != "" {
+				e.Split = split
 			}
-			if exp, err = router.SetSplit(ctx, kv, cfg.Experiment, sp, *by, *reason); err != nil {
-				return err
+			if *setMode != "" {
+				e.Mode = *setMode
 			}
-		}
-		if *setMode != "" {
-			if exp, err = router.SetMode(ctx, kv, cfg.Experiment, *setMode, *by, *reason); err != nil {
-				return err
+			if *newEpoch {
+				e.Epoch++
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
