@@ -190,7 +190,7 @@ func settle(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, log
 	if last && !IsPermanent(herr) {
 		reason = fmt.Sprintf("gave up after %d attempts: %s", delivered, reason)
 	}
-	if err := deadLetter(ctx, js, cfg, m, md, reason); err != nil {
+	if err := DeadLetter(ctx, js, cfg.Stream, cfg.Durable, m, reason); err != nil {
 		// Not recorded: leave the message to be redelivered rather than lose it.
 		log.Error("dead-letter failed; message will be redelivered", "request_id", reqID, "err", err)
 		_ = m.NakWithDelay(cfg.RetryDelay)
@@ -202,8 +202,14 @@ func settle(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, log
 	}
 }
 
-func deadLetter(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, m jetstream.Msg, md *jetstream.MsgMetadata, reason string) error {
-	dl := nats.NewMsg(proto.DeadLetterSubject(cfg.Durable))
+// DeadLetter publishes a copy of m, with its headers and the reason, on the
+// dead-letter subject of the durable consumer that gave up on it. The copy's
+// message id is derived from the stream sequence, so dead-lettering the same
+// message twice stores it once. Consume calls it; consumers with their own
+// loop (the table writer) call it directly.
+func DeadLetter(ctx context.Context, js jetstream.JetStream, stream, durable string, m jetstream.Msg, reason string) error {
+	md, _ := m.Metadata()
+	dl := nats.NewMsg(proto.DeadLetterSubject(durable))
 	dl.Data = m.Data()
 	for k, v := range m.Headers() {
 		if k == proto.HeaderMsgID {
@@ -212,12 +218,12 @@ func deadLetter(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig,
 		dl.Header[k] = v
 	}
 	dl.Header.Set(proto.HeaderDeadReason, truncate(reason, 1000))
-	dl.Header.Set(proto.HeaderDeadStream, cfg.Stream)
+	dl.Header.Set(proto.HeaderDeadStream, stream)
 	dl.Header.Set(proto.HeaderDeadSubject, m.Subject())
 	if md != nil {
 		seq := strconv.FormatUint(md.Sequence.Stream, 10)
 		dl.Header.Set(proto.HeaderDeadSeq, seq)
-		dl.Header.Set(proto.HeaderMsgID, "dead:"+cfg.Durable+":"+seq)
+		dl.Header.Set(proto.HeaderMsgID, "dead:"+durable+":"+seq)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -18,6 +18,8 @@ import (
 //	POST /v1/feedback                 radiologist feedback (feedback)
 //	GET  /v1/metrics[/{experiment}]   live per-model metrics (evaluator)
 //	GET  /v1/requests/{request_id}    joined state of one request (evaluator)
+//	GET  /v1/rollout/{experiment}     decision engine: last decision, pending approval, history
+//	POST /v1/rollout/{experiment}/approve|reject|start
 //	GET  /v1/models                   the model each arm serves
 //	GET  /healthz, /readyz            liveness, readiness
 func (p *Platform) Handler() http.Handler {
@@ -30,6 +32,9 @@ func (p *Platform) Handler() http.Handler {
 	mux.Handle("/v1/metrics", ev)
 	mux.Handle("/v1/metrics/", ev)
 	mux.Handle("/v1/requests/", ev)
+	if p.Rollout != nil {
+		mux.Handle("/v1/rollout/", p.Rollout.Handler())
+	}
 	mux.HandleFunc("GET /v1/models", p.serveModels)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -34,7 +34,9 @@ import (
 	"github.com/healthcare-ai/platform/services/feedback"
 	"github.com/healthcare-ai/platform/services/ingestor"
 	"github.com/healthcare-ai/platform/services/predictor"
+	"github.com/healthcare-ai/platform/services/rollout"
 	"github.com/healthcare-ai/platform/services/router"
+	"github.com/healthcare-ai/platform/services/tablewriter"
 )
 
 // Default model files (in ModelsDir) that seed the champion and challenger
@@ -46,9 +48,20 @@ const (
 
 // Config configures the one-process platform.
 type Config struct {
-	// DataDir holds the JetStream store (nats/), the blob store (blobs/) and the
-	// generated patient salt. Default "var/hap".
+	// DataDir holds the JetStream store (nats/), the local blob store (blobs/)
+	// and the generated patient salt. Default "var/hap".
 	DataDir string
+	// Env names the environment (dev, pilot, prod): every blob key (images and
+	// tables) lives under "<env>/" in the store, so environments can share one
+	// bucket or folder without collisions. Default "dev".
+	Env string
+	// OpenBlobs opens the store for images and tables; nil uses the folder
+	// DataDir/blobs. (`hap serve -blob s3://...` passes an S3 store.)
+	OpenBlobs func(ctx context.Context) (blob.Store, error)
+	// TablesOff disables the lakehouse table writer.
+	TablesOff bool
+	// RolloutOff disables the decision engine and rollout controller.
+	RolloutOff bool
 	// NATSURL connects to an external NATS server; empty starts an embedded one.
 	NATSURL string
 	// NATSHost and NATSPort are where the embedded server listens (default
@@ -75,6 +88,8 @@ type Config struct {
 	Predictor predictor.Config
 	Feedback  feedback.Config
 	Evaluator evaluator.Config
+	Tables    tablewriter.Config
+	Rollout   rollout.Config
 
 	Logger *slog.Logger
 }
@@ -83,6 +98,7 @@ type Config struct {
 func DefaultConfig() Config {
 	c := Config{
 		DataDir:     "var/hap",
+		Env:         "dev",
 		NATSHost:    "127.0.0.1",
 		NATSPort:    4222,
 		SyncAlways:  true,
@@ -96,6 +112,8 @@ func DefaultConfig() Config {
 		Predictor:   predictor.DefaultConfig(),
 		Feedback:    feedback.DefaultConfig(),
 		Evaluator:   evaluator.DefaultConfig(),
+		Tables:      tablewriter.DefaultConfig(),
+		Rollout:     rollout.DefaultConfig(),
 	}
 	// One listener serves every route; the services do not listen themselves.
 	c.Ingestor.HTTPAddr, c.Feedback.HTTPAddr, c.Evaluator.HTTPAddr = "", "", ""
@@ -109,7 +127,7 @@ type Platform struct {
 	Server *server.Server // nil with an external NATS
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
-	Blobs  *blob.Dir
+	Blobs  blob.Store // images and tables, keys under Config.Env
 
 	Registry  *registry.Registry
 	Ingestor  *ingestor.Service
@@ -117,12 +135,15 @@ type Platform struct {
 	Predictor *predictor.Service
 	Feedback  *feedback.Service
 	Evaluator *evaluator.Service
+	Tables    *tablewriter.Service // nil when Config.TablesOff
+	Rollout   *rollout.Service     // nil when Config.RolloutOff
 	Waiter    *results.Waiter
 
 	httpSrv  *http.Server
 	httpAddr net.Addr
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	stopOnce sync.Once
 	mu       sync.Mutex
 	errs     []error
 }
@@ -182,7 +203,7 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := bus.EnsureStreams(ctx, p.JS, bus.DefaultStreamsConfig()); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if p.Blobs, err = blob.NewDir(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+	if p.Blobs, err = openBlobs(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	rcfg := registry.DefaultConfig()
@@ -224,15 +245,32 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Evaluator, err = evaluator.New(cfg.Evaluator, evaluator.Deps{JS: p.JS, Logger: p.log}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
+	if !cfg.TablesOff {
+		if p.Tables, err = tablewriter.New(cfg.Tables, tablewriter.Deps{JS: p.JS, Store: p.Blobs, Logger: p.log}); err != nil {
+			return nil, fmt.Errorf("platform: %w", err)
+		}
+	}
+	if !cfg.RolloutOff {
+		if p.Rollout, err = rollout.New(cfg.Rollout, rollout.Deps{JS: p.JS, Registry: p.Registry, Logger: p.log}); err != nil {
+			return nil, fmt.Errorf("platform: %w", err)
+		}
+	}
 	if p.Waiter, err = results.NewWaiter(p.Conn); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
-	for name, run := range map[string]func(context.Context) error{
+	services := map[string]func(context.Context) error{
 		"ingestor": p.Ingestor.Run, "router": p.Router.Run, "predictor": p.Predictor.Run,
 		"feedback": p.Feedback.Run, "evaluator": p.Evaluator.Run,
-	} {
+	}
+	if p.Tables != nil {
+		services["tablewriter"] = p.Tables.Run
+	}
+	if p.Rollout != nil {
+		services["rollout"] = p.Rollout.Run
+	}
+	for name, run := range services {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -289,10 +327,18 @@ func (p *Platform) waitReady(ctx context.Context) error {
 }
 
 // Stop shuts the platform down in order: stop accepting HTTP requests, stop
-// the services (each drains its consumers and finishes work in flight), close
-// the NATS connection, then the embedded server. It returns the errors the
-// services stopped with.
+// the services (each drains its consumers and finishes work in flight; the
+// table writer flushes), close the NATS connection, then the embedded server.
+// It returns the errors the services stopped with. Calling it again only
+// returns them.
 func (p *Platform) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() { p.stop(ctx) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.errs...)
+}
+
+func (p *Platform) stop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if p.httpSrv != nil {
@@ -316,9 +362,29 @@ func (p *Platform) Stop(ctx context.Context) error {
 		p.Server.Shutdown()
 		p.Server.WaitForShutdown()
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return errors.Join(p.errs...)
+}
+
+// openBlobs opens the configured store and places it under the environment's
+// prefix.
+func openBlobs(ctx context.Context, cfg Config) (blob.Store, error) {
+	var base blob.Store
+	var err error
+	if cfg.OpenBlobs != nil {
+		base, err = cfg.OpenBlobs(ctx)
+	} else {
+		base, err = blob.NewDir(filepath.Join(cfg.DataDir, "blobs"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	env := cfg.Env
+	if env == "" {
+		env = "dev"
+	}
+	if err := proto.ValidToken(env); err != nil {
+		return nil, fmt.Errorf("environment %q: %v", env, err)
+	}
+	return blob.WithPrefix(base, env)
 }
 
 // loadSalt reads the patient salt at path, creating a random one on first use.

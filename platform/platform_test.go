@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback/client"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/tables/query"
 	"github.com/healthcare-ai/platform/xray/synth"
 )
 
@@ -69,11 +71,31 @@ func startPlatform(t *testing.T, dataDir string) *platform.Platform {
 	cfg.ModelsDir = modelsDir
 	cfg.SyncAlways = false
 	cfg.PatientSalt = "test-salt-0123456789abcdef"
+	cfg.Tables.FlushInterval = 200 * time.Millisecond
 	p, err := platform.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// checkTablesAgree waits until the SQL comparison report over the Parquet
+// tables (DuckDB) equals the evaluator's live metrics.
+func checkTablesAgree(t *testing.T, p *platform.Platform) {
+	t.Helper()
+	root := strings.TrimSuffix(strings.TrimPrefix(p.Blobs.URI(proto.TablesRoot), "file://"), "/"+proto.TablesRoot)
+	bustest.CheckFor(t, time.Minute, 250*time.Millisecond, func() error {
+		db, err := query.Open(t.Context(), root)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cmp, err := db.Comparison(t.Context())
+		if err != nil {
+			return err
+		}
+		return query.CheckAgainst(cmp, p.Evaluator.Snapshot("pneumonia"))
+	})
 }
 
 // streamEvents reads every message of a subject from a stream.
@@ -300,6 +322,9 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("HTTP metrics differ from the evaluator's: %+v vs %+v", m, snap.Models[i])
 		}
 	}
+
+	// And in the lakehouse tables, through SQL.
+	checkTablesAgree(t, p)
 }
 
 func upload(t *testing.T, url, name string, data []byte) *http.Response {
@@ -463,4 +488,6 @@ func TestRestartMidRun(t *testing.T) {
 		}
 		return nil
 	})
+	// Across the restart every result and feedback is in the tables once.
+	checkTablesAgree(t, p2)
 }

@@ -122,6 +122,10 @@ func MetricsModelSubject(experiment, arm string) string {
 	return prefixMetrics + "." + mustToken("experiment", experiment) + ".model." + mustToken("arm", arm)
 }
 
+// MetricsExperimentsAll matches the MetricsSnapshot subjects of every
+// experiment.
+const MetricsExperimentsAll = prefixMetrics + ".*.experiment"
+
 // MetricsAll matches every metrics subject (what dashboards subscribe to).
 const MetricsAll = prefixMetrics + ".>"
 
@@ -129,6 +133,9 @@ const MetricsAll = prefixMetrics + ".>"
 func DecisionSubject(experiment string) string {
 	return prefixDecisions + "." + mustToken("experiment", experiment)
 }
+
+// DecisionsAll matches the decisions of every experiment.
+const DecisionsAll = prefixDecisions + ".*"
 
 // Durable consumer names.
 const (
@@ -138,6 +145,12 @@ const (
 	ConsumerEvaluatorResults  = "evaluator-results"
 	ConsumerEvaluatorFeedback = "evaluator-feedback"
 )
+
+// TableConsumer is the durable consumer that feeds a lakehouse table:
+// table-<layer>-<table> with '_' written as '-'.
+func TableConsumer(t Table) string {
+	return "table-" + t.Layer + "-" + strings.ReplaceAll(t.Table, "_", "-")
+}
 
 // PredictorConsumer is the durable consumer of the predictor serving arm:
 // predictor-<arm>.
@@ -159,6 +172,10 @@ const (
 	// BucketEvaluatorState (KV) holds the evaluator's join state, one key per
 	// request_id, so that joins survive restarts and arbitrarily late feedback.
 	BucketEvaluatorState = "evaluator-join"
+	// BucketRollout (KV) holds the rollout controller's state per experiment
+	// (key: the experiment name): the decision engine's always-valid
+	// summaries, the pending recommendation and the stage history.
+	BucketRollout = "rollout"
 )
 
 // RegistryVersionKey is the registry key of one model version:

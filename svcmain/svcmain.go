@@ -17,6 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthcare-ai/platform/bus"
 )
 
 // Main runs run with the command-line arguments (without the program name)
@@ -102,4 +108,41 @@ func Logger(w io.Writer, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log level %q: must be debug, info, warn or error", level)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Conn is a service binary's NATS connection and JetStream context.
+type Conn struct {
+	NC *nats.Conn
+	JS jetstream.JetStream
+}
+
+// ConnectJetStream connects to NATS as name, opens JetStream and, when
+// ensureStreams is set, creates or updates the platform streams. Close the
+// result with Close once the service has stopped.
+func ConnectJetStream(ctx context.Context, url, name string, ensureStreams bool) (*Conn, error) {
+	nc, err := bus.Connect(url, name)
+	if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if ensureStreams {
+		if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamsConfig()); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return &Conn{NC: nc, JS: js}, nil
+}
+
+// Close flushes what the service published (bounded to 2 s) and closes the
+// connection.
+func (c *Conn) Close(log *slog.Logger) {
+	if err := c.NC.FlushTimeout(2 * time.Second); err != nil && log != nil {
+		log.Warn("flush nats connection", "err", err)
+	}
+	c.NC.Close()
 }

@@ -8,20 +8,28 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/healthcare-ai/platform/model"
 	"github.com/healthcare-ai/platform/platform"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback/client"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/services/rollout"
+	"github.com/healthcare-ai/platform/tables/query"
 	"github.com/healthcare-ai/platform/xray/synth"
 )
 
@@ -40,6 +48,10 @@ type demoConfig struct {
 	timeout       time.Duration
 	verbose       bool
 	printInterval time.Duration
+	scenario      string
+	wave          int
+	rolloutMode   string
+	stages        []int
 }
 
 // runDemo implements "hap demo", the main job: generate X-rays if absent,
@@ -53,7 +65,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.data, "data", "data", "data `dir`: the demo images go to <dir>/demo/chest_xray")
 	fs.StringVar(&c.state, "state", "", "platform state `dir` (NATS store, blobs); default a fresh folder under var/demo, removed at the end unless -keep")
 	fs.BoolVar(&c.keep, "keep", false, "keep the platform state after the run")
-	fs.IntVar(&c.perClass, "n", 500, "images per class (NORMAL, PNEUMONIA)")
+	fs.IntVar(&c.perClass, "n", 1600, "images per class (NORMAL, PNEUMONIA); the run stops early once the scenario has decided")
 	fs.Uint64Var(&c.seed, "seed", 7, "seed of the demo images (differs from the training seed: the models have not seen them)")
 	fs.Float64Var(&c.coverage, "feedback", 0.8, "share of predictions that radiologists answer, 0..1")
 	fs.DurationVar(&c.delay, "feedback-delay", 0, "delay between a prediction and its radiologist's answer")
@@ -62,14 +74,31 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.models, "models", "models", "`dir` of the committed models")
 	fs.DurationVar(&c.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.BoolVar(&c.verbose, "v", false, "log the platform's events to stderr")
+	fs.StringVar(&c.scenario, "scenario", "promote", "promote: the committed, truly better challenger; rollback: a deliberately degraded challenger; aa: the champion against itself")
+	fs.IntVar(&c.wave, "wave", 100, "images per wave: cases arrive in waves, so that a new split applies to the next ones")
+	stages := fs.String("stages", "50,70,90,100", "rollout stages: the challenger's share in percent at each stage, the last one 100")
+	fs.StringVar(&c.rolloutMode, "rollout", proto.RolloutAutomatic, "decision engine mode: automatic, or approval (the demo then approves as \"demo-lead\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if c.perClass < 1 || c.coverage < 0 || c.coverage > 1 || c.radiologists < 1 {
-		return fmt.Errorf("%w: -n must be >= 1, -feedback within 0..1, -radiologists >= 1", errUsage)
+	if c.perClass < 1 || c.coverage < 0 || c.coverage > 1 || c.radiologists < 1 || c.wave < 1 {
+		return fmt.Errorf("%w: -n must be >= 1, -feedback within 0..1, -radiologists >= 1, -wave >= 1", errUsage)
+	}
+	for _, f := range strings.Split(*stages, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("%w: -stages %q: %v", errUsage, *stages, err)
+		}
+		c.stages = append(c.stages, n)
+	}
+	if c.scenario != "promote" && c.scenario != "rollback" && c.scenario != "aa" {
+		return fmt.Errorf("%w: -scenario %q: want promote, rollback or aa", errUsage, c.scenario)
+	}
+	if c.rolloutMode != proto.RolloutAutomatic && c.rolloutMode != proto.RolloutApproval {
+		return fmt.Errorf("%w: -rollout %q: want automatic or approval", errUsage, c.rolloutMode)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -116,6 +145,13 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 	cfg.NATSPort = -1
 	cfg.ModelsDir = c.models
 	cfg.HTTPAddr = freeAddr(c.httpAddr)
+	cfg.Tables.FlushInterval = time.Second // the report reads the tables right after the run
+	cfg.Rollout.Mode = c.rolloutMode
+	cfg.Rollout.Stages = c.stages
+	if err := cfg.Rollout.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg.Rollout.KeepTestingEvery = 10 * time.Second
 	if c.verbose {
 		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -124,14 +160,18 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer p.Stop(context.WithoutCancel(ctx))
-	exp, _ := p.Router.Experiment()
 	logf("platform: NATS %s, HTTP http://%s, state %s", p.NATSURL(), p.HTTPAddr(), state)
+	if err := setScenario(ctx, p, c.scenario, logf); err != nil {
+		return err
+	}
 	for _, arm := range proto.Arms {
 		ref, md, _ := p.Predictor.Serving(arm)
 		logf("platform: %-10s = %s version %s (%s, %dx%d input, threshold %.3f)", arm, ref.Name, ref.Version, md.Architecture,
 			md.Preprocess.Width, md.Preprocess.Height, md.Threshold)
 	}
-	logf("platform: experiment %s, mode %s, split %s", exp.Name, exp.Mode, exp.Split)
+	exp, _ := p.Router.Experiment()
+	logf("platform: experiment %s, mode %s, split %s (champion/challenger), rollout %s, stages %v (challenger %%)",
+		exp.Name, exp.Mode, exp.Split, c.rolloutMode, cfg.Rollout.Stages)
 
 	// 3. Radiologists follow the results as they come.
 	rads, err := newRadiologists(ctx, p, c, fmt.Sprintf("http://%s", p.HTTPAddr()))
@@ -139,58 +179,285 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	// 4. Ingest.
-	ingStart := time.Now()
-	sum, err := p.Ingestor.IngestDir(ctx, gen.Root, ingestor.DirOptions{})
+	// 4. Cases arrive in waves; after each, the decision engine looks.
+	files, err := imageFiles(gen.Root, c.seed)
 	if err != nil {
-		return fmt.Errorf("ingest %s: %w", gen.Root, err)
+		return err
 	}
+	ingStart := time.Now()
+	sum := ingestor.Summary{Rejected: map[string]int{}}
+	seenHistory := 0
+	done := false
+	for w := 0; w*c.wave < len(files) && !done; w++ {
+		wave := map[string]bool{}
+		for _, f := range files[w*c.wave : min((w+1)*c.wave, len(files))] {
+			wave[f] = true
+		}
+		s, err := p.Ingestor.IngestDir(ctx, gen.Root, ingestor.DirOptions{Only: func(rel string) bool { return wave[rel] }})
+		if err != nil {
+			return fmt.Errorf("ingest %s: %w", gen.Root, err)
+		}
+		sum.Files += s.Files
+		sum.Accepted += s.Accepted
+		sum.Duplicates += s.Duplicates
+		for k, n := range s.Rejected {
+			sum.Rejected[k] += n
+		}
+		if err := settle(ctx, p, rads, sum.Accepted, logf); err != nil {
+			return err
+		}
+		st, err := p.Rollout.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if pend := st.State.Pending; pend != nil && c.rolloutMode == proto.RolloutApproval {
+			logf("rollout: %s %s -> %s recommended; approving as demo-lead", pend.Action, pend.SplitFrom, pend.SplitTo)
+			if _, err := p.Rollout.Approve(ctx, "demo-lead", "demo run: recommendation reviewed"); err != nil {
+				return err
+			}
+			if st, err = p.Rollout.Status(ctx); err != nil {
+				return err
+			}
+		}
+		for _, ch := range st.State.History[min(seenHistory, len(st.State.History)):] {
+			lab := ""
+			if last := st.State.Last; last != nil {
+				lab = fmt.Sprintf(" (always-valid p %.2g)", last.PValue)
+			}
+			logf("rollout: %s, split %s -> %s (champion/challenger) after %d images%s", ch.Action, ch.SplitFrom, ch.SplitTo, sum.Accepted, lab)
+			logf("         %s", ch.Reason)
+			if ch.Promoted != "" {
+				logf("rollout: %s is now the champion; %s archived", ch.Promoted, ch.Archived)
+			}
+			if ch.Promoted != "" || ch.Action == proto.ActionRollback {
+				done = true
+			}
+		}
+		seenHistory = len(st.State.History)
+	}
+	predWall := time.Since(ingStart)
 	rejected := 0
 	for _, n := range sum.Rejected {
 		rejected += n
 	}
-	logf("ingest: %d files, %d accepted, %d rejected, %d duplicates (%.1fs)", sum.Files, sum.Accepted, rejected, sum.Duplicates, time.Since(ingStart).Seconds())
-
-	// 5. Wait for every prediction, then every answer.
-	want := sum.Accepted
-	if exp.Mode == proto.ModeShadow {
-		want *= 2
-	}
-	err = waitFor(ctx, time.Second, func() (bool, string) {
-		snap := p.Evaluator.Snapshot(exp.Name)
-		got := 0
-		for _, m := range snap.Models {
-			got += m.Predictions + m.Errors
-		}
-		return got >= want, fmt.Sprintf("predictions %d/%d", got, want)
-	}, logf)
-	if err != nil {
-		return err
-	}
-	predWall := time.Since(ingStart)
-	logf("predict: %d results in %.1fs (%.1f images/s end to end)", want, predWall.Seconds(), float64(sum.Accepted)/predWall.Seconds())
-	submitted, failed := rads.finish(ctx, want)
+	logf("ingest: %d files, %d accepted, %d rejected, %d duplicates; %d results in %.1fs (%.1f images/s end to end, including waits for the radiologists)",
+		sum.Files, sum.Accepted, rejected, sum.Duplicates, sum.Accepted, predWall.Seconds(), float64(sum.Accepted)/predWall.Seconds())
+	submitted, failed := rads.finish(ctx, sum.Accepted)
 	if failed > 0 {
 		return fmt.Errorf("radiologists: %d feedback submissions failed", failed)
-	}
-	err = waitFor(ctx, time.Second, func() (bool, string) {
-		snap := p.Evaluator.Snapshot(exp.Name)
-		got := 0
-		for _, m := range snap.Models {
-			got += m.Feedback
-		}
-		return got >= submitted, fmt.Sprintf("feedback joined %d/%d", got, submitted)
-	}, logf)
-	if err != nil {
-		return err
 	}
 	logf("feedback: %d answers submitted and joined", submitted)
 
 	// 6. Report.
 	snap := p.Evaluator.Snapshot(exp.Name)
+	st, err := p.Rollout.Status(ctx)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout)
 	printSnapshot(stdout, snap)
-	fmt.Fprintf(stdout, "\n%d images, end to end %.1f images/s, wall time %.1fs\n", sum.Accepted, float64(sum.Accepted)/predWall.Seconds(), time.Since(start).Seconds())
+	fmt.Fprintln(stdout)
+	printMonitor(stdout, snap, st)
+	fmt.Fprintln(stdout)
+	if err := checkScenario(c.scenario, st); err != nil {
+		return err
+	}
+
+	// 7. The lakehouse tables hold the same numbers.
+	if err := checkTables(ctx, p, snap, sum.Accepted, submitted, logf); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%d images, wall time %.1fs\n", sum.Accepted, time.Since(start).Seconds())
+	return nil
+}
+
+// setScenario points the challenger alias at the scenario's model and starts
+// the rollout on a fresh epoch.
+func setScenario(ctx context.Context, p *platform.Platform, scenario string, logf func(string, ...any)) error {
+	if scenario == "promote" {
+		return nil
+	}
+	champ, err := p.Registry.Resolve(ctx, proto.ArmChampion)
+	if err != nil {
+		return err
+	}
+	target := champ
+	if scenario == "rollback" {
+		data, err := p.Registry.Fetch(ctx, champ)
+		if err != nil {
+			return err
+		}
+		_, md, ok := p.Predictor.Serving(proto.ArmChampion)
+		if !ok {
+			return errors.New("champion model not loaded")
+		}
+		md.Version += "-degraded"
+		md.Threshold = 0.995
+		md.ThresholdRule = "deliberately degraded for the rollback scenario: threshold moved from its Youden's J value to 0.995"
+		md.Description = "DEGRADED copy of " + champ.String() + ": same network, threshold 0.995 (misses most pneumonia)"
+		degraded, err := model.WithMetadata(data, md)
+		if err != nil {
+			return err
+		}
+		if target, err = p.Registry.Register(ctx, champ.Name, degraded, nil); err != nil {
+			return err
+		}
+		logf("scenario rollback: registered %s, a copy of the champion with its threshold moved to 0.995", target)
+	} else {
+		logf("scenario aa: the challenger arm serves the champion's model %s", target)
+	}
+	if err := p.Registry.SetAlias(ctx, proto.ArmChallenger, target.Name, target.Version, "hap demo"); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, time.Second, func() (bool, string) {
+		ref, _, ok := p.Predictor.Serving(proto.ArmChallenger)
+		return ok && ref.Name == target.Name && ref.Version == strconv.Itoa(target.Version), "challenger predictor loading " + target.String()
+	}, logf); err != nil {
+		return err
+	}
+	_, err = p.Rollout.Start(ctx, "hap demo", "scenario "+scenario)
+	return err
+}
+
+// checkScenario checks that the run ended as the scenario says it must.
+func checkScenario(scenario string, st rollout.Status) error {
+	promoted, rolledBack := false, false
+	for _, ch := range st.State.History {
+		promoted = promoted || ch.Promoted != ""
+		rolledBack = rolledBack || ch.Action == proto.ActionRollback
+	}
+	switch {
+	case scenario == "promote" && !promoted:
+		return fmt.Errorf("scenario promote: the challenger was not promoted to champion with this many images (try a larger -n); the monitor above says what is missing")
+	case scenario == "rollback" && !rolledBack:
+		return fmt.Errorf("scenario rollback: the degraded challenger was not rolled back")
+	case scenario == "aa" && (promoted || rolledBack):
+		return fmt.Errorf("scenario aa: a model was promoted or rolled back against itself (a false decision; expected in under 5%% of runs)")
+	}
+	return nil
+}
+
+// imageFiles lists the images under root (slash-separated, relative) in a
+// random order fixed by seed, so that both classes arrive in every wave.
+func imageFiles(root string, seed uint64) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".jpeg", ".jpg", ".png":
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	slices.Sort(out)
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out, nil
+}
+
+// settle waits until the cases ingested so far have results, the chosen ones
+// have answers joined by the evaluator, and the decision engine has looked at
+// the numbers.
+func settle(ctx context.Context, p *platform.Platform, rads *radiologists, want int, logf func(string, ...any)) error {
+	name := p.Rollout.Experiment()
+	total := func(f func(m proto.ModelMetrics) int) int {
+		n := 0
+		for _, m := range p.Evaluator.Snapshot(name).Models {
+			n += f(m)
+		}
+		return n
+	}
+	if err := waitFor(ctx, time.Second, func() (bool, string) {
+		got := total(func(m proto.ModelMetrics) int { return m.Predictions + m.Errors })
+		return got >= want, fmt.Sprintf("predictions %d/%d", got, want)
+	}, logf); err != nil {
+		return err
+	}
+	answered := rads.waitSeen(ctx, want)
+	if err := waitFor(ctx, time.Second, func() (bool, string) {
+		got := total(func(m proto.ModelMetrics) int { return m.Feedback })
+		return got >= answered, fmt.Sprintf("feedback joined %d/%d", got, answered)
+	}, logf); err != nil {
+		return err
+	}
+	// The engine looks at each metrics snapshot (published at most once a
+	// second); wait until it has seen the current labelled counts.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := p.Rollout.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Experiment.Split.Challenger == 0 || st.State.Epoch != st.Experiment.Epoch {
+			return nil
+		}
+		labelled := 0
+		for _, e := range p.Evaluator.Snapshot(name).Epochs {
+			if e.Epoch == st.Experiment.Epoch {
+				for _, m := range e.Models {
+					labelled += m.Feedback
+				}
+			}
+		}
+		if last := st.State.Last; last != nil && last.Champion.Labelled+last.Challenger.Labelled >= labelled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// checkTables waits until the table writer has written every result and
+// feedback, stops the platform (the writer flushes what it holds), then runs
+// the SQL comparison report over the Parquet files with DuckDB and checks it
+// against the evaluator's live snapshot.
+func checkTables(ctx context.Context, p *platform.Platform, snap proto.MetricsSnapshot, results, feedback int, logf func(string, ...any)) error {
+	err := waitFor(ctx, time.Second, func() (bool, string) {
+		rows := map[string]int64{}
+		for _, st := range p.Tables.Stats() {
+			rows[st.Table] = st.Rows
+		}
+		r, f := rows[proto.TableInferenceLog.Name], rows[proto.TablePredictionFeedback.Name]
+		return r >= int64(results) && f >= int64(feedback), fmt.Sprintf("tables: inference_log %d/%d rows, prediction_feedback %d/%d", r, results, f, feedback)
+	}, logf)
+	if err != nil {
+		return err
+	}
+	root := p.Blobs.URI(proto.TablesRoot)
+	if err := p.Stop(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("stop platform: %w", err)
+	}
+	dir, ok := strings.CutPrefix(root, "file://")
+	if !ok {
+		return fmt.Errorf("tables at %s: not a local folder", root)
+	}
+	db, err := query.Open(ctx, strings.TrimSuffix(dir, "/"+proto.TablesRoot))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sqlStart := time.Now()
+	cmp, err := db.Comparison(ctx)
+	if err != nil {
+		return err
+	}
+	if err := query.CheckAgainst(cmp, snap); err != nil {
+		return err
+	}
+	logf("tables: Parquet under %s; SQL model comparison (DuckDB, %.0f ms) equals the live metrics", root, float64(time.Since(sqlStart).Microseconds())/1000)
 	return nil
 }
 
@@ -354,6 +621,21 @@ func (r *radiologists) label(ctx context.Context, id string) string {
 		}
 	}
 	return ""
+}
+
+// waitSeen waits until want results have been reviewed and returns the
+// answers submitted so far.
+func (r *radiologists) waitSeen(ctx context.Context, want int) int {
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		seen, answered := r.seen, r.answered
+		r.mu.Unlock()
+		if seen >= want {
+			return answered
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0
 }
 
 // finish waits until every one of want results has been reviewed, then stops

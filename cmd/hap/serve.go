@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/healthcare-ai/platform/blob"
+	"github.com/healthcare-ai/platform/blob/s3blob"
 	"github.com/healthcare-ai/platform/platform"
+	"github.com/healthcare-ai/platform/proto"
 )
 
 // runServe implements "hap serve": the platform on the embedded default,
@@ -24,6 +27,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen `address`")
 	fs.StringVar(&cfg.ModelsDir, "models", cfg.ModelsDir, "`dir` of the models that seed the registry on first start")
 	fs.BoolVar(&cfg.SyncAlways, "sync-always", cfg.SyncAlways, "fsync every JetStream write before acknowledging it")
+	blobLoc := fs.String("blob", os.Getenv("HAP_BLOB"), "blob store for images and tables: "+s3blob.Usage+" (default <data>/blobs; env HAP_BLOB)")
+	fs.StringVar(&cfg.Env, "env", envOr("HAP_ENV", cfg.Env), "environment `name` (dev, pilot, prod): keys live under <env>/ in the store (env HAP_ENV)")
+	fs.BoolVar(&cfg.TablesOff, "no-tables", false, "do not write the lakehouse tables")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -34,6 +40,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errUsage, *level, err)
+	}
+	if *blobLoc != "" {
+		loc := *blobLoc
+		cfg.OpenBlobs = func(ctx context.Context) (blob.Store, error) { return s3blob.Open(ctx, loc) }
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	p, err := platform.Start(ctx, cfg)
@@ -48,7 +58,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "  feedback    curl -d '{\"request_id\":\"...\",\"feedback_type\":\"true-positive\",\"radiologist_id\":\"DR001\"}' %s/v1/feedback\n", base)
 	fmt.Fprintf(stdout, "  metrics     curl %s/v1/metrics\n", base)
 	fmt.Fprintf(stdout, "  models      curl %s/v1/models\n", base)
-	fmt.Fprintf(stdout, "  health      curl %s/readyz\n\n", base)
+	fmt.Fprintf(stdout, "  health      curl %s/readyz\n", base)
+	if !cfg.TablesOff {
+		fmt.Fprintf(stdout, "  tables      hap sql -data %s -env %s -report comparison   (Parquet under %s)\n", cfg.DataDir, cfg.Env, p.Blobs.URI(proto.TablesRoot))
+	}
+	fmt.Fprintln(stdout)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping...")
 	return p.Stop(context.WithoutCancel(ctx))

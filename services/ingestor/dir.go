@@ -28,6 +28,9 @@ type DirOptions struct {
 	// (default .jpeg, .jpg, .png). Other files are counted as Skipped and
 	// logged, not rejected.
 	Extensions []string
+	// Only, when set, selects the files to ingest by their path relative to
+	// root (slash-separated); the others are neither ingested nor counted.
+	Only func(rel string) bool
 }
 
 // Summary counts what IngestDir did. Files = Accepted + rejected + Failed.
@@ -172,6 +175,11 @@ func (s *Service) IngestDir(ctx context.Context, root string, opts DirOptions) (
 		}
 		if d.IsDir() {
 			return nil
+		}
+		if opts.Only != nil {
+			if rel, err := filepath.Rel(root, p); err != nil || !opts.Only(filepath.ToSlash(rel)) {
+				return nil
+			}
 		}
 		if !exts[strings.ToLower(filepath.Ext(name))] {
 			mu.Lock()

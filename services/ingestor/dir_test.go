@@ -219,3 +219,23 @@ func TestDatasetPath(t *testing.T) {
 		}
 	}
 }
+
+func TestIngestDirOnlySelectsFiles(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := t.Context()
+	root := t.TempDir()
+	writeFile(t, root, "chest_xray/test/NORMAL/a.jpeg", jpegBytes(t, 96, 80, 1))
+	writeFile(t, root, "chest_xray/test/NORMAL/b.jpeg", jpegBytes(t, 96, 80, 2))
+	writeFile(t, root, "chest_xray/test/PNEUMONIA/c.jpeg", jpegBytes(t, 96, 80, 3))
+	only := map[string]bool{"chest_xray/test/NORMAL/b.jpeg": true, "chest_xray/test/PNEUMONIA/c.jpeg": true}
+	sum, err := h.svc.IngestDir(ctx, root, ingestor.DirOptions{Only: func(rel string) bool { return only[rel] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Files != 2 || sum.Accepted != 2 {
+		t.Fatalf("summary %s; want the 2 selected files only", sum)
+	}
+	if n := len(ingestedEvents(t, h.env)); n != 2 {
+		t.Fatalf("%d ingested events, want 2", n)
+	}
+}

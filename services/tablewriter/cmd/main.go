@@ -1,0 +1,77 @@
+// Command tablewriter writes the lakehouse tables (bronze.xray_images,
+// serving.inference_log, gold.prediction_feedback, gold.model_performance)
+// as Parquet files into a folder or an S3 bucket.
+//
+//	tablewriter -nats nats://127.0.0.1:4222 -blob s3://hap-lake/hap?endpoint=http://127.0.0.1:9000&path_style=true -env pilot
+//
+// Flags default from the environment: NATS_URL, HAP_BLOB, HAP_ENV,
+// LOG_LEVEL; S3 credentials come from the AWS chain (AWS_ACCESS_KEY_ID, ...).
+// Run one per store and environment. The first SIGINT/SIGTERM flushes and
+// stops; a second one aborts.
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/healthcare-ai/platform/blob"
+	"github.com/healthcare-ai/platform/blob/s3blob"
+	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/services/tablewriter"
+	"github.com/healthcare-ai/platform/svcmain"
+)
+
+func main() {
+	svcmain.Main("tablewriter", run)
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := tablewriter.DefaultConfig()
+	fs := flag.NewFlagSet("tablewriter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
+	loc := fs.String("blob", svcmain.Env("HAP_BLOB", "var/hap/blobs"), "blob store: "+s3blob.Usage+" (env HAP_BLOB)")
+	env := fs.String("env", svcmain.Env("HAP_ENV", "dev"), "environment: keys live under <env>/ in the store (env HAP_ENV)")
+	tablesFlag := fs.String("tables", "", "comma-separated tables to write (default all)")
+	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "flush a batch at this many rows")
+	fs.IntVar(&cfg.FlushBytes, "flush-bytes", cfg.FlushBytes, "flush a batch at this many bytes of events")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "flush a batch this long after its first row")
+	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
+	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	if err := svcmain.Parse(fs, args); err != nil {
+		return err
+	}
+	if *tablesFlag != "" {
+		cfg.Tables = strings.Split(*tablesFlag, ",")
+	}
+	log, err := svcmain.Logger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	if err := proto.ValidToken(*env); err != nil {
+		return &svcmain.UsageError{Err: err}
+	}
+	base, err := s3blob.Open(ctx, *loc)
+	if err != nil {
+		return err
+	}
+	store, err := blob.WithPrefix(base, *env)
+	if err != nil {
+		return err
+	}
+	conn, err := svcmain.ConnectJetStream(ctx, *natsURL, "tablewriter", *ensure)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(log)
+	svc, err := tablewriter.New(cfg, tablewriter.Deps{JS: conn.JS, Store: store, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("writing tables", "store", store.URI(proto.TablesRoot))
+	return svc.Run(ctx)
+}
