@@ -22,7 +22,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/healthcare-ai/platform/blob"
+	"github.com/healthcare-ai/platform/blob/s3blob"
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/proto"
 )
 
 // Main runs run with the command-line arguments (without the program name)
@@ -145,4 +148,34 @@ func (c *Conn) Close(log *slog.Logger) {
 		log.Warn("flush nats connection", "err", err)
 	}
 	c.NC.Close()
+}
+
+// BlobFlags registers -blob and -env on fs: the blob store (a folder or an
+// s3:// URL, see s3blob.Open) and the environment whose prefix every key
+// lives under. Call OpenBlobs after parsing.
+func BlobFlags(fs *flag.FlagSet) (location, env *string) {
+	location = fs.String("blob", Env("HAP_BLOB", Env("BLOB_DIR", "var/hap/blobs")), "blob store: "+s3blob.Usage+" (env HAP_BLOB)")
+	env = fs.String("env", Env("HAP_ENV", "dev"), "environment (dev, pilot, prod): keys live under <env>/ in the store (env HAP_ENV)")
+	return location, env
+}
+
+// OpenBlobs opens the blob store at location under the environment's
+// prefix. A folder store first removes the temporary files of writes that a
+// crash interrupted.
+func OpenBlobs(ctx context.Context, location, env string, log *slog.Logger) (blob.Store, error) {
+	if err := proto.ValidToken(env); err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("-env %q: %v", env, err)}
+	}
+	base, err := s3blob.Open(ctx, location)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := base.(*blob.Dir); ok {
+		if n, err := d.RemoveTemp(ctx, time.Hour); err != nil {
+			return nil, err
+		} else if n > 0 && log != nil {
+			log.Info("removed temporary files of interrupted writes", "count", n)
+		}
+	}
+	return blob.WithPrefix(base, env)
 }

@@ -17,6 +17,11 @@ func TestDemoScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end scenarios: not in -short")
 	}
+	if raceEnabled {
+		// The race detector makes generating the X-rays about ten times
+		// slower; `make test` runs this test in a second pass without it.
+		t.Skip("end-to-end scenarios run without -race (make test's second pass)")
+	}
 	data := t.TempDir()
 	for _, tc := range []struct {
 		scenario string

@@ -1,7 +1,7 @@
 // Command ingestor runs the image ingestor: the NATS submission consumer and
 // the HTTP upload API, or, with -dir, a one-shot ingestion of a folder.
 //
-//	ingestor -nats nats://127.0.0.1:4222 -blob-dir var/blob
+//	ingestor -nats nats://127.0.0.1:4222 -blob var/hap/blobs -env dev
 //	ingestor -dir data/chest_xray            # ingest a folder and exit
 //
 // The patient-id salt comes from the environment (PATIENT_SALT) or a file
@@ -21,7 +21,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/services/ingestor"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -47,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
-	blobDir := fs.String("blob-dir", svcmain.Env("BLOB_DIR", "var/blob"), "folder of the blob store (env BLOB_DIR)")
+	blobLoc, blobEnv := svcmain.BlobFlags(fs)
 	saltFile := fs.String("patient-salt-file", svcmain.Env("PATIENT_SALT_FILE", ""), "file holding the patient-id salt (else env PATIENT_SALT)")
 	dir := fs.String("dir", "", "ingest this folder once and exit (Kaggle layout or flat)")
 	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
@@ -84,14 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	store, err := blob.NewDir(*blobDir)
+	store, err := svcmain.OpenBlobs(ctx, *blobLoc, *blobEnv, log)
 	if err != nil {
 		return err
-	}
-	if n, err := store.RemoveTemp(ctx, time.Hour); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("removed temporary files of interrupted writes", "count", n)
 	}
 
 	nc, err := bus.Connect(*natsURL, "ingestor")

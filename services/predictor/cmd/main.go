@@ -2,7 +2,7 @@
 // server: it follows the registry aliases, consumes inference.request.<arm> and
 // publishes inference.result.<arm>.
 //
-//	predictor -nats nats://127.0.0.1:4222 -blob-dir var/blob -arms champion,challenger
+//	predictor -nats nats://127.0.0.1:4222 -blob var/hap/blobs -env dev -arms champion,challenger
 package main
 
 import (
@@ -15,7 +15,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/model/onnxrt"
 	"github.com/healthcare-ai/platform/registry"
@@ -32,7 +31,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("predictor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (env NATS_URL)")
-	blobs := fs.String("blob-dir", svcmain.Env("BLOB_DIR", "var/blob"), "folder of the blob store, shared with the ingestor (env BLOB_DIR)")
+	blobLoc, blobEnv := svcmain.BlobFlags(fs)
 	arms := fs.String("arms", strings.Join(cfg.Arms, ","), "arms served by this process, comma separated")
 	models := fs.String("seed-models", "", "folder of ONNX models to register (and alias, if the aliases are unset) at start")
 	champion := fs.String("champion-file", "pneumonia-simplecnn.onnx", "with -seed-models: the file the champion alias starts on")
@@ -58,7 +57,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := onnxrt.Init(lib); err != nil {
 		return err
 	}
-	store, err := blob.NewDir(*blobs)
+	store, err := svcmain.OpenBlobs(ctx, *blobLoc, *blobEnv, log)
 	if err != nil {
 		return err
 	}

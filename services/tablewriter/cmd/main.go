@@ -18,8 +18,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/healthcare-ai/platform/blob"
-	"github.com/healthcare-ai/platform/blob/s3blob"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/tablewriter"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -34,8 +32,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tablewriter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
-	loc := fs.String("blob", svcmain.Env("HAP_BLOB", "var/hap/blobs"), "blob store: "+s3blob.Usage+" (env HAP_BLOB)")
-	env := fs.String("env", svcmain.Env("HAP_ENV", "dev"), "environment: keys live under <env>/ in the store (env HAP_ENV)")
+	loc, env := svcmain.BlobFlags(fs)
 	tablesFlag := fs.String("tables", "", "comma-separated tables to write (default all)")
 	fs.IntVar(&cfg.FlushRows, "flush-rows", cfg.FlushRows, "flush a batch at this many rows")
 	fs.IntVar(&cfg.FlushBytes, "flush-bytes", cfg.FlushBytes, "flush a batch at this many bytes of events")
@@ -52,14 +49,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := proto.ValidToken(*env); err != nil {
-		return &svcmain.UsageError{Err: err}
-	}
-	base, err := s3blob.Open(ctx, *loc)
-	if err != nil {
-		return err
-	}
-	store, err := blob.WithPrefix(base, *env)
+	store, err := svcmain.OpenBlobs(ctx, *loc, *env, log)
 	if err != nil {
 		return err
 	}
