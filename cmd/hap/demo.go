@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.data, "data", "data", "data `dir`: the demo images go to <dir>/demo/chest_xray")
 	fs.StringVar(&c.state, "state", "", "platform state `dir` (NATS store, blobs); default a fresh folder under var/demo, removed at the end unless -keep")
 	fs.BoolVar(&c.keep, "keep", false, "keep the platform state after the run")
-	fs.IntVar(&c.perClass, "n", 1600, "images per class (NORMAL, PNEUMONIA); the run stops early once the scenario has decided")
+	fs.IntVar(&c.perClass, "n", 2000, "images per class (NORMAL, PNEUMONIA); the run stops early once the scenario has decided")
 	fs.Uint64Var(&c.seed, "seed", 7, "seed of the demo images (differs from the training seed: the models have not seen them)")
 	fs.Float64Var(&c.coverage, "feedback", 0.8, "share of predictions that radiologists answer, 0..1")
 	fs.DurationVar(&c.delay, "feedback-delay", 0, "delay between a prediction and its radiologist's answer")
