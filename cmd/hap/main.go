@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"dataset":  {"report counts per split and class of a data set folder, rejecting unreadable files", runDataset},
 		"demo":     {"the main job: synthetic X-rays through the whole platform, then the per-model metrics", runDemo},
 		"serve":    {"run the platform on the embedded default until interrupted", runServe},
+		"models":   {"the model registry: list, register, alias (models:/name@champion), archive, rethreshold", runModels},
 		"monitor":  {"print the monitor report of a running platform: traffic, coverage, metrics with CIs, test, decision, stages", runMonitor},
 		"rollout":  {"status of the decision engine; approve, reject or start a rollout", runRollout},
 		"sql":      {"query the lakehouse tables with SQL (DuckDB): reports, views, your own queries", runSQL},
