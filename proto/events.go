@@ -93,7 +93,7 @@ type ImageRef struct {
 	URI       string `json:"uri"` // the key as a URI of the configured store (file://..., s3://...)
 	SHA256    string `json:"sha256"`
 	SizeBytes int64  `json:"size_bytes"`
-	Format    string `json:"format"` // jpeg, png, dicom
+	Format    string `json:"format"` // jpeg or png (a DICOM input is stored as png)
 	Width     int    `json:"width"`
 	Height    int    `json:"height"`
 }
@@ -143,6 +143,19 @@ type ImageIngested struct {
 	DatasetLabel    string    `json:"dataset_label,omitempty"`
 	DatasetSplit    string    `json:"dataset_split,omitempty"`
 	IngestedAt      time.Time `json:"ingested_at"`
+
+	// DICOM attributes, set when the image came as a DICOM file (its bytes
+	// are then stored as the decoded 8-bit PNG, Image.Format "png": the
+	// DICOM file itself is never stored). Only these de-identified
+	// attributes are kept; PatientKey holds the salted hash of the DICOM
+	// PatientID. The UIDs link back to the PACS: they are pseudonymous.
+	Modality          string    `json:"modality,omitempty"`           // CR or DX
+	ViewPosition      string    `json:"view_position,omitempty"`      // PA, AP, LL, ...
+	Manufacturer      string    `json:"manufacturer,omitempty"`       // of the equipment
+	PixelSpacing      []float64 `json:"pixel_spacing,omitempty"`      // mm: between rows, between columns
+	StudyInstanceUID  string    `json:"study_instance_uid,omitempty"` // (0020,000D)
+	SeriesInstanceUID string    `json:"series_instance_uid,omitempty"`
+	SOPInstanceUID    string    `json:"sop_instance_uid,omitempty"`
 }
 
 func (e *ImageIngested) Schema() string { return "xray.ingested" }

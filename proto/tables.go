@@ -85,7 +85,7 @@ type XRayImageRow struct {
 	SHA256          string    `parquet:"sha256,optional,zstd"`
 	Width           int32     `parquet:"width,zstd"`
 	Height          int32     `parquet:"height,zstd"`
-	Format          string    `parquet:"format,optional,zstd"` // jpeg | png | dicom
+	Format          string    `parquet:"format,optional,zstd"` // jpeg | png (DICOM inputs are stored as png)
 	SizeBytes       int64     `parquet:"size_bytes,zstd"`
 	DatasetLabel    string    `parquet:"dataset_label,optional,zstd"` // NORMAL | PNEUMONIA when known
 	DatasetSplit    string    `parquet:"dataset_split,optional,zstd"` // train | val | test when known
@@ -94,6 +94,15 @@ type XRayImageRow struct {
 	RejectedCode    string    `parquet:"rejected_code,optional,zstd"`   // a Reject* code when rejected
 	RejectedReason  string    `parquet:"rejected_reason,optional,zstd"` // human-readable reason when rejected
 	IngestedAt      time.Time `parquet:"ingested_at,timestamp(millisecond:utc),zstd"`
+	// DICOM attributes of an image that came as a DICOM file (see
+	// ImageIngested); empty otherwise.
+	Modality          string    `parquet:"modality,optional,zstd"`
+	ViewPosition      string    `parquet:"view_position,optional,zstd"`
+	Manufacturer      string    `parquet:"manufacturer,optional,zstd"`
+	PixelSpacing      []float64 `parquet:"pixel_spacing,optional,list,zstd"` // mm: [between rows, between columns]
+	StudyInstanceUID  string    `parquet:"study_instance_uid,optional,zstd"`
+	SeriesInstanceUID string    `parquet:"series_instance_uid,optional,zstd"`
+	SOPInstanceUID    string    `parquet:"sop_instance_uid,optional,zstd"`
 }
 
 // InferenceLogRow is a row of serving.inference_log, the seed's inference

@@ -35,6 +35,14 @@ func ImageIngestedRow(e *proto.ImageIngested) Dated[proto.XRayImageRow] {
 		PatientKey:      e.PatientKey,
 		StudyID:         e.StudyID,
 		IngestedAt:      e.IngestedAt.UTC(),
+
+		Modality:          e.Modality,
+		ViewPosition:      e.ViewPosition,
+		Manufacturer:      e.Manufacturer,
+		PixelSpacing:      e.PixelSpacing,
+		StudyInstanceUID:  e.StudyInstanceUID,
+		SeriesInstanceUID: e.SeriesInstanceUID,
+		SOPInstanceUID:    e.SOPInstanceUID,
 	}
 	return Dated[proto.XRayImageRow]{Date: proto.PartitionDate(e.IngestedAt), Row: r}
 }

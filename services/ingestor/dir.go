@@ -25,8 +25,8 @@ type DirOptions struct {
 	// Config.DirConcurrency).
 	Concurrency int
 	// Extensions lists the file extensions ingested, compared without case
-	// (default .jpeg, .jpg, .png). Other files are counted as Skipped and
-	// logged, not rejected.
+	// (default .jpeg, .jpg, .png, .dcm). Other files are counted as Skipped
+	// and logged, not rejected.
 	Extensions []string
 	// Only, when set, selects the files to ingest by their path relative to
 	// root (slash-separated); the others are neither ingested nor counted.
@@ -124,7 +124,7 @@ func (s *Service) IngestDir(ctx context.Context, root string, opts DirOptions) (
 		opts.Concurrency = s.cfg.DirConcurrency
 	}
 	if len(opts.Extensions) == 0 {
-		opts.Extensions = []string{".jpeg", ".jpg", ".png"}
+		opts.Extensions = []string{".jpeg", ".jpg", ".png", ".dcm"}
 	}
 	exts := map[string]bool{}
 	for _, e := range opts.Extensions {

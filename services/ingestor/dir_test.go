@@ -11,6 +11,7 @@ import (
 
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/xray/dicom/dicomtest"
 )
 
 func writeFile(t *testing.T, root, rel string, data []byte) {
@@ -237,5 +238,35 @@ func TestIngestDirOnlySelectsFiles(t *testing.T) {
 	}
 	if n := len(ingestedEvents(t, h.env)); n != 2 {
 		t.Fatalf("%d ingested events, want 2", n)
+	}
+}
+
+func TestIngestDirDICOM(t *testing.T) {
+	h := newHarness(t, nil)
+	root := t.TempDir()
+	normal := dicomFile(t, "1.2.826.0.1.3680043.8.498.200", nil)
+	writeFile(t, root, "chest_xray/train/NORMAL/IM-0001.dcm", normal)
+	writeFile(t, root, "chest_xray/train/PNEUMONIA/ct.DCM", dicomtest.File{Modality: "CT"}.Bytes())
+	writeFile(t, root, "chest_xray/train/PNEUMONIA/p.jpeg", jpegBytes(t, 80, 80, 1))
+	sum, err := h.svc.IngestDir(t.Context(), root, ingestor.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Files != 3 || sum.Accepted != 2 || sum.Rejected[proto.RejectFormat] != 1 {
+		t.Fatalf("summary %s", sum)
+	}
+	raw := events(t, h.env, proto.SubjectImageIngested)
+	for i, ev := range ingestedEvents(t, h.env) {
+		if ev.FileName != "train/NORMAL/IM-0001.dcm" {
+			continue
+		}
+		if ev.DatasetLabel != proto.LabelNormal || ev.RequestID != ingestor.FolderRequestID(ev.FileName, sha(normal)) {
+			t.Errorf("event %+v: want label NORMAL and the folder request id of the file", ev)
+		}
+		checkDICOMIngested(t, h, raw[i].Data, ev, normal)
+	}
+	rej := rejectedEvents(t, h.env)
+	if len(rej) != 1 || !strings.Contains(rej[0].Reason, `file "train/PNEUMONIA/ct.DCM": DICOM: modality "CT"`) {
+		t.Errorf("rejections %+v", rej)
 	}
 }

@@ -3,6 +3,8 @@ package ingestor_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -11,6 +13,7 @@ import (
 	"image/png"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +23,9 @@ import (
 	"github.com/healthcare-ai/platform/bus/bustest"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/xray/dicom"
+	"github.com/healthcare-ai/platform/xray/dicom/dicomtest"
+	"github.com/healthcare-ai/platform/xray/preprocess"
 )
 
 const salt = "test-salt-0123456789abcdef"
@@ -176,4 +182,72 @@ func waitCounts(t *testing.T, env *bustest.Env, ingested, rejected int) {
 		}
 		return nil
 	})
+}
+
+// dicomFile returns a 96x80 DX chest radiograph (16-bit, windowed) with the
+// identifiers of dicomtest, under the given SOP Instance UID.
+func dicomFile(t *testing.T, sop string, mutate func(*dicomtest.File)) []byte {
+	t.Helper()
+	f := dicomtest.File{
+		SOPInstanceUID: sop, StudyUID: "1.2.826.0.1.3680043.8.498.77", SeriesUID: "1.2.826.0.1.3680043.8.498.77.1",
+		Rows: 80, Columns: 96, BitsAllocated: 16, BitsStored: 12, WindowCenter: "2048", WindowWidth: "4096",
+		PixelSpacing: `0.15\0.15`, Manufacturer: "Acme Radiography", ViewPosition: "PA",
+		Pixels: dicomtest.Gray16(96, 80, func(x, y int) uint16 { return uint16((x*37 + y*53) % 4096) }),
+	}
+	if mutate != nil {
+		mutate(&f)
+	}
+	return f.Bytes()
+}
+
+// identifiers are the direct identifiers dicomtest files carry; none may be
+// stored or published.
+var identifiers = []string{dicomtest.PatientName, "DOE^", dicomtest.PatientID, dicomtest.PatientBirthDate,
+	dicomtest.AccessionNumber, dicomtest.InstitutionName, dicomtest.ReferringPhys, dicomtest.PatientAddress}
+
+// checkDICOMIngested checks an ImageIngested event of a DICOM input: the
+// kept attributes, the salted patient key, no identifier in the event JSON
+// or the stored bytes, and stored bytes that are the PNG of the decoded
+// image, readable by the preprocessing.
+func checkDICOMIngested(t *testing.T, h *harness, rawEvent []byte, ev proto.ImageIngested, input []byte) {
+	t.Helper()
+	want, err := dicom.Decode(input, dicom.Options{PatientKey: func(id string) string { return ingestor.PatientKey(salt, id) }})
+	if err != nil {
+		t.Fatalf("decode input: %v", err)
+	}
+	if ev.Modality != want.Modality || ev.ViewPosition != want.ViewPosition || ev.Manufacturer != want.Manufacturer ||
+		ev.StudyInstanceUID != want.StudyInstanceUID || ev.SeriesInstanceUID != want.SeriesInstanceUID ||
+		ev.SOPInstanceUID != want.SOPInstanceUID || fmt.Sprint(ev.PixelSpacing) != fmt.Sprint(want.PixelSpacing) {
+		t.Errorf("event DICOM fields %+v, want %+v", ev, want.Attributes)
+	}
+	if ev.PatientKey != ingestor.PatientKey(salt, dicomtest.PatientID) {
+		t.Errorf("patient key %q, want the salted hash of the DICOM PatientID", ev.PatientKey)
+	}
+	stored, err := h.store.Get(t.Context(), ev.Image.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range identifiers {
+		if bytes.Contains(rawEvent, []byte(id)) || bytes.Contains(stored, []byte(id)) {
+			t.Errorf("identifier %q found in the event or the stored bytes", id)
+		}
+	}
+	if bytes.Contains(stored, []byte("DICM")) || !bytes.HasPrefix(stored, []byte("\x89PNG")) {
+		t.Fatalf("stored bytes are not a PNG (%q...)", stored[:min(len(stored), 8)])
+	}
+	if sum := sha256.Sum256(stored); ev.ImageID != hex.EncodeToString(sum[:]) || ev.Image.SHA256 != ev.ImageID ||
+		ev.Image.Format != "png" || ev.Image.SizeBytes != int64(len(stored)) || !strings.HasSuffix(ev.Image.Key, ".png") {
+		t.Errorf("image ref %+v does not describe the stored PNG", ev.Image)
+	}
+	img, err := png.Decode(bytes.NewReader(stored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := img.(*image.Gray)
+	if !ok || !bytes.Equal(g.Pix, want.Gray.Pix) || g.Rect != want.Gray.Rect || ev.Image.Width != g.Rect.Dx() || ev.Image.Height != g.Rect.Dy() {
+		t.Errorf("stored PNG (%T) is not the decoded image", img)
+	}
+	if _, err := preprocess.DefaultSpec(64).Decode(stored); err != nil {
+		t.Errorf("preprocessing cannot read the stored image: %v", err)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/healthcare-ai/platform/bus/bustest"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/xray/dicom/dicomtest"
 )
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -239,4 +240,73 @@ func TestHealthz(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz %d", resp.StatusCode)
 	}
+}
+
+func TestUploadDICOM(t *testing.T) {
+	h := newHarness(t, nil)
+	srv := httptest.NewServer(h.svc.Handler())
+	defer srv.Close()
+
+	// A raw application/dicom body; the file's PatientID wins over the header.
+	first := dicomFile(t, "1.2.826.0.1.3680043.8.498.100", nil)
+	status, resp := post(t, srv.URL, ingestor.MediaTypeDICOM, bytes.NewReader(first), map[string]string{ingestor.HeaderPatientID: "OTHER-ID"})
+	if status != http.StatusAccepted {
+		t.Fatalf("raw DICOM upload: %d %v", status, resp)
+	}
+	// A multipart upload whose "image" field is a DICOM file (MONOCHROME1, JPEG baseline).
+	second := dicomFile(t, "1.2.826.0.1.3680043.8.498.101", func(f *dicomtest.File) {
+		f.TransferSyntax, f.Photometric, f.BitsAllocated, f.BitsStored = dicomtest.JPEGBaseline, "MONOCHROME1", 8, 8
+		f.WindowCenter, f.WindowWidth = "", ""
+		f.Rows, f.Columns = 100, 120
+		f.Pixels = dicomtest.JPEG(t, dicomtest.GrayImage(120, 100), 90)
+	})
+	body, ct := multipartBody(t, upload{file: second, fileName: "chest.dcm"})
+	if status, resp := post(t, srv.URL, ct, body, nil); status != http.StatusAccepted {
+		t.Fatalf("multipart DICOM upload: %d %v", status, resp)
+	}
+	raw := events(t, h.env, proto.SubjectImageIngested)
+	evs := ingestedEvents(t, h.env)
+	if len(evs) != 2 {
+		t.Fatalf("%d ingested events, want 2", len(evs))
+	}
+	if evs[0].RequestID != resp["request_id"] || resp["image_id"] != evs[0].ImageID {
+		t.Errorf("response %v does not match event %+v", resp, evs[0])
+	}
+	for i, in := range [][]byte{first, second} {
+		checkDICOMIngested(t, h, raw[i].Data, evs[i], in)
+	}
+	if evs[1].FileName != "chest.dcm" || evs[1].Source != proto.SourceUpload {
+		t.Errorf("multipart event %+v", evs[1])
+	}
+
+	// Rejections say what is unsupported.
+	for _, tc := range []struct {
+		name     string
+		file     []byte
+		status   int
+		code     string
+		inReason string
+	}{
+		{"JPEG 2000", dicomtest.File{TransferSyntax: dicomtest.JPEG2000Lossless, Pixels: []byte{1, 2}}.Bytes(), http.StatusUnsupportedMediaType, proto.RejectFormat,
+			"transfer syntax 1.2.840.10008.1.2.4.90 (JPEG 2000 Image Compression (Lossless Only)) is not supported"},
+		{"CT", dicomtest.File{Modality: "CT"}.Bytes(), http.StatusUnsupportedMediaType, proto.RejectFormat, `modality "CT" is not supported`},
+		{"truncated", first[:len(first)-100], http.StatusUnprocessableEntity, proto.RejectUndecodable, "PixelData (7FE0,0010)"},
+		{"too small", dicomtest.File{Rows: 32, Columns: 48}.Bytes(), http.StatusUnprocessableEntity, proto.RejectTooSmall, "48x32 px"},
+		{"too large", dicomtest.File{Rows: 9000, Columns: 100, Pixels: []byte{0, 0}}.Bytes(), http.StatusRequestEntityTooLarge, proto.RejectTooLarge, "more than the maximum of 8192"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, resp := post(t, srv.URL, ingestor.MediaTypeDICOM, bytes.NewReader(tc.file), nil)
+			if status != tc.status || resp["code"] != tc.code || !strings.Contains(resp["error"].(string), tc.inReason) {
+				t.Fatalf("got %d %v; want %d %s with %q", status, resp, tc.status, tc.code, tc.inReason)
+			}
+		})
+	}
+	for _, m := range events(t, h.env, proto.SubjectImageRejected) {
+		for _, id := range identifiers {
+			if bytes.Contains(m.Data, []byte(id)) {
+				t.Errorf("rejected event carries identifier %q: %s", id, m.Data)
+			}
+		}
+	}
+	waitCounts(t, h.env, 2, 5)
 }

@@ -37,6 +37,33 @@ func FolderRequestID(relPath, sha256Hex string) string {
 	return formatUUID(b)
 }
 
+// DICOMRequestID returns the request id of a DICOM instance received over
+// STOW-RS: a UUID-shaped (version 8) digest of its SOP Instance UID. A PACS
+// that sends the same instance again (a retry) gets the same request id, so
+// JetStream drops the repeated events by their Nats-Msg-Id and sinks, which
+// are idempotent on request id, ignore them: the instance is predicted once.
+func DICOMRequestID(sopInstanceUID string) string {
+	return digestID("hap/dicom-sop\x00", sopInstanceUID)
+}
+
+// stowPartRequestID is the request id of a STOW-RS part without a usable SOP
+// Instance UID (not DICOM, unreadable): a digest of its bytes, so that a
+// retry records the same rejection once.
+func stowPartRequestID(sha256Hex string) string {
+	return digestID("hap/stow-part\x00", sha256Hex)
+}
+
+func digestID(domain, s string) string {
+	h := sha256.New()
+	h.Write([]byte(domain))
+	h.Write([]byte(s))
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b)
+}
+
 func formatUUID(b [16]byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])

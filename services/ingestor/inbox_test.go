@@ -16,6 +16,7 @@ import (
 	"github.com/healthcare-ai/platform/bus/bustest"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/xray/dicom/dicomtest"
 )
 
 func inbox(t *testing.T, env *bustest.Env) jetstream.ObjectStore {
@@ -215,4 +216,31 @@ func TestRequestIDs(t *testing.T) {
 	if ingestor.PatientKey(salt, "p") == ingestor.PatientKey("another-salt-0123456", "p") || ingestor.PatientKey(salt, "") != "" {
 		t.Fatal("patient key must depend on the salt and be empty for no patient")
 	}
+}
+
+func TestInboxDICOM(t *testing.T) {
+	h := newHarness(t, nil)
+	h.run(t)
+	obs := inbox(t, h.env)
+	file := dicomFile(t, "1.2.826.0.1.3680043.8.498.300", nil)
+	if _, err := obs.PutBytes(t.Context(), "pacs/300.dcm", file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.PutBytes(t.Context(), "pacs/301.dcm", dicomtest.File{TransferSyntax: "1.2.840.10008.1.2.4.80"}.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, h.env, &proto.ImageSubmitted{RequestID: "pacs-300", InboxObject: "pacs/300.dcm"})
+	submit(t, h.env, &proto.ImageSubmitted{RequestID: "pacs-301", InboxObject: "pacs/301.dcm"})
+	waitCounts(t, h.env, 1, 1)
+	raw := events(t, h.env, proto.SubjectImageIngested)
+	ev := ingestedEvents(t, h.env)[0]
+	if ev.RequestID != "pacs-300" || ev.Source != proto.SourcePACS {
+		t.Errorf("event %+v", ev)
+	}
+	checkDICOMIngested(t, h, raw[0].Data, ev, file)
+	if r := rejectedEvents(t, h.env)[0]; r.ReasonCode != proto.RejectFormat || !strings.Contains(r.Reason, "1.2.840.10008.1.2.4.80 (JPEG-LS Lossless Image Compression) is not supported") {
+		t.Errorf("rejection %+v", r)
+	}
+	waitGone(t, obs, "pacs/300.dcm")
+	waitGone(t, obs, "pacs/301.dcm")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/xray/dicom"
 	"github.com/healthcare-ai/platform/xray/preprocess"
 )
 
@@ -47,12 +48,18 @@ var ErrInvalidMeta = errors.New("invalid ingestion metadata")
 // ImageRejected event has been published.
 type Rejection struct {
 	Event proto.ImageRejected
-	dup   bool // JetStream already held the event
+	dup   bool  // JetStream already held the event
+	cause error // the validation error, e.g. a *dicom.Error; may be nil
 }
 
 func (r *Rejection) Error() string {
 	return fmt.Sprintf("image rejected (%s): %s", r.Event.ReasonCode, r.Event.Reason)
 }
+
+// Unwrap returns the validation error behind the rejection, when there is
+// one: for a DICOM file a *dicom.Error (errors.As finds its Field and the
+// instance's Attributes).
+func (r *Rejection) Unwrap() error { return r.cause }
 
 // Code returns the reason code (proto.Reject*).
 func (r *Rejection) Code() string { return r.Event.ReasonCode }
@@ -63,8 +70,10 @@ const (
 	formatPNG  = "png"
 )
 
-// IngestBytes validates one image and, if it is acceptable, stores it and
-// publishes its ImageIngested event, which it returns. A rejected image
+// IngestBytes validates one image (JPEG, PNG or DICOM) and, if it is
+// acceptable, stores it and publishes its ImageIngested event, which it
+// returns. A DICOM file is decoded and stored as a de-identified 8-bit PNG
+// (see the package doc). A rejected image
 // returns a *Rejection after its ImageRejected event is published. Any other
 // error is temporary (the blob store or NATS failed; nothing was announced)
 // or wraps ErrInvalidMeta.
@@ -92,25 +101,33 @@ func (s *Service) ingest(ctx context.Context, data []byte, sum string, meta Meta
 		return proto.ImageIngested{}, false, fmt.Errorf("ingest %s: %w", describe(meta), err)
 	}
 	if code != "" {
-		return proto.ImageIngested{}, false, s.reject(ctx, meta, int64(len(data)), sum, code, reason)
+		return proto.ImageIngested{}, false, s.rejectCause(ctx, meta, int64(len(data)), sum, code, reason, info.cause)
+	}
+	// The stored bytes: the input, or the PNG decoded from a DICOM file,
+	// whose own content address keys it.
+	stored, storedSum := data, sum
+	if info.stored != nil {
+		stored = info.stored
+		h := sha256.Sum256(stored)
+		storedSum = hex.EncodeToString(h[:])
 	}
 	now := s.now().UTC()
-	key := ImageKey(now, sum, info.format)
-	if err := s.store.Put(ctx, key, data); err != nil {
+	key := ImageKey(now, storedSum, info.format)
+	if err := s.store.Put(ctx, key, stored); err != nil {
 		return proto.ImageIngested{}, false, fmt.Errorf("ingest %s: store image: %w", describe(meta), err)
 	}
 	ev = proto.ImageIngested{
 		SchemaVersion:   proto.SchemaVersion,
 		RequestID:       meta.RequestID,
 		ClientRequestID: meta.ClientRequestID,
-		ImageID:         sum,
+		ImageID:         storedSum,
 		Source:          meta.Source,
 		FileName:        meta.FileName,
 		Image: proto.ImageRef{
 			Key:       key,
 			URI:       s.store.URI(key),
-			SHA256:    sum,
-			SizeBytes: int64(len(data)),
+			SHA256:    storedSum,
+			SizeBytes: int64(len(stored)),
 			Format:    info.format,
 			Width:     info.width,
 			Height:    info.height,
@@ -121,6 +138,14 @@ func (s *Service) ingest(ctx context.Context, data []byte, sum string, meta Meta
 		DatasetSplit: meta.DatasetSplit,
 		IngestedAt:   now,
 	}
+	if a := info.dicom; a != nil {
+		if a.PatientKey != "" {
+			ev.PatientKey = a.PatientKey // the file's PatientID wins over a header or field
+		}
+		ev.Modality, ev.ViewPosition, ev.Manufacturer = a.Modality, a.ViewPosition, a.Manufacturer
+		ev.PixelSpacing = a.PixelSpacing
+		ev.StudyInstanceUID, ev.SeriesInstanceUID, ev.SOPInstanceUID = a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	ack, err := bus.Publish(pctx, s.js, proto.SubjectImageIngested, &ev)
@@ -128,7 +153,7 @@ func (s *Service) ingest(ctx context.Context, data []byte, sum string, meta Meta
 		return proto.ImageIngested{}, false, fmt.Errorf("ingest %s: announce image (stored at %s): %w", describe(meta), key, err)
 	}
 	s.log.Info("image ingested", attrRequestID, ev.RequestID, attrImageID, ev.ImageID, attrSource, ev.Source,
-		attrFile, ev.FileName, "key", key, "duplicate", ack.Duplicate)
+		attrFile, ev.FileName, "key", key, "duplicate", ack.Duplicate, "dicom", info.dicom != nil)
 	return ev, ack.Duplicate, nil
 }
 
@@ -209,6 +234,12 @@ func describe(m Meta) string {
 type imageInfo struct {
 	format        string
 	width, height int
+	// stored, when not nil, replaces the input as the bytes to store (the
+	// PNG of a DICOM image); dicom holds that file's kept attributes.
+	stored []byte
+	dicom  *dicom.Attributes
+	// cause is the error behind a rejection, when there is one.
+	cause error
 }
 
 var (
@@ -216,14 +247,15 @@ var (
 	magicPNG  = []byte("\x89PNG\r\n\x1a\n")
 )
 
-// validate checks the bytes: present, within the size limit, a JPEG or PNG
-// whose header and full image data decode, with sides within limits. It
-// returns a reason code and a reason (without the file name) on failure, and
-// an error only if ctx ends while waiting to decode.
 // validationSpec is the preprocessing used to check that JPEG data decodes: a
 // small output keeps it to the DCT-scaled fast path.
 var validationSpec = preprocess.DefaultSpec(16)
 
+// validate checks the bytes: present, within the size limit, a JPEG or PNG
+// whose header and full image data decode, or a DICOM chest radiograph that
+// decodes (see validateDICOM), with sides within limits. It returns a reason
+// code and a reason (without the file name) on failure, and an error only if
+// ctx ends while waiting to decode (or a DICOM image cannot be re-encoded).
 func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, code, reason string, err error) {
 	switch {
 	case len(data) == 0:
@@ -233,6 +265,8 @@ func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, co
 	}
 	var cfg image.Config
 	switch {
+	case dicom.IsDICOM(data): // before the JPEG check: a DICOM preamble may hold anything
+		return s.validateDICOM(ctx, data)
 	case bytes.HasPrefix(data, magicJPEG):
 		info.format = formatJPEG
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
@@ -240,17 +274,14 @@ func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, co
 		info.format = formatPNG
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	default:
-		return imageInfo{}, proto.RejectFormat, fmt.Sprintf("not a JPEG or PNG image (content looks like %s)", http.DetectContentType(data)), nil
+		return imageInfo{}, proto.RejectFormat, fmt.Sprintf("not a JPEG or PNG image, nor a DICOM Part 10 file (content looks like %s)", http.DetectContentType(data)), nil
 	}
 	if err != nil {
 		return imageInfo{}, proto.RejectUndecodable, fmt.Sprintf("%s header cannot be decoded: %v", strings.ToUpper(info.format), err), nil
 	}
 	info.width, info.height = cfg.Width, cfg.Height
-	if info.width < s.cfg.MinSide || info.height < s.cfg.MinSide {
-		return imageInfo{}, proto.RejectTooSmall, fmt.Sprintf("image is %dx%d px, smaller than the minimum of %d px per side", info.width, info.height, s.cfg.MinSide), nil
-	}
-	if info.width > s.cfg.MaxSide || info.height > s.cfg.MaxSide {
-		return imageInfo{}, proto.RejectTooLarge, fmt.Sprintf("image is %dx%d px, larger than the maximum of %d px per side", info.width, info.height, s.cfg.MaxSide), nil
+	if code, reason := s.checkSides(info.width, info.height); code != "" {
+		return imageInfo{}, code, reason, nil
 	}
 	// A full decode catches truncated and corrupt image data, which the
 	// header alone does not show.
@@ -275,10 +306,75 @@ func (s *Service) validate(ctx context.Context, data []byte) (info imageInfo, co
 	return info, "", "", nil
 }
 
+func (s *Service) checkSides(w, h int) (code, reason string) {
+	if w < s.cfg.MinSide || h < s.cfg.MinSide {
+		return proto.RejectTooSmall, fmt.Sprintf("image is %dx%d px, smaller than the minimum of %d px per side", w, h, s.cfg.MinSide)
+	}
+	if w > s.cfg.MaxSide || h > s.cfg.MaxSide {
+		return proto.RejectTooLarge, fmt.Sprintf("image is %dx%d px, larger than the maximum of %d px per side", w, h, s.cfg.MaxSide)
+	}
+	return "", ""
+}
+
+// dicomOptions are the decoder options of this service: its patient-key
+// hash and side limit.
+func (s *Service) dicomOptions() dicom.Options {
+	return dicom.Options{
+		PatientKey: func(id string) string { return PatientKey(s.cfg.PatientSalt, id) },
+		MaxSide:    s.cfg.MaxSide,
+	}
+}
+
+// validateDICOM decodes a DICOM file (CR or DX; native or JPEG baseline) and
+// encodes the image as the PNG to store: the DICOM file itself, with its
+// identifiers, is never stored.
+func (s *Service) validateDICOM(ctx context.Context, data []byte) (imageInfo, string, string, error) {
+	select {
+	case s.decode <- struct{}{}:
+	case <-ctx.Done():
+		return imageInfo{}, "", "", ctx.Err()
+	}
+	defer func() { <-s.decode }()
+	img, err := dicom.Decode(data, s.dicomOptions())
+	if err != nil {
+		code := proto.RejectUndecodable
+		switch {
+		case errors.Is(err, dicom.ErrUnsupported), errors.Is(err, dicom.ErrNotDICOM):
+			code = proto.RejectFormat
+		case errors.Is(err, dicom.ErrTooLarge):
+			code = proto.RejectTooLarge
+		}
+		reason := err.Error()
+		if !strings.Contains(reason, "DICOM") {
+			reason = "DICOM: " + reason
+		}
+		return imageInfo{cause: err}, code, reason, nil
+	}
+	b := img.Gray.Bounds()
+	if code, reason := s.checkSides(b.Dx(), b.Dy()); code != "" {
+		return imageInfo{}, code, "DICOM " + reason, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(img.Gray.Pix)/2 + 1024)
+	if err := pngEncoder.Encode(&buf, img.Gray); err != nil {
+		return imageInfo{}, "", "", fmt.Errorf("encode DICOM image as PNG: %w", err)
+	}
+	return imageInfo{format: formatPNG, width: b.Dx(), height: b.Dy(), stored: buf.Bytes(), dicom: &img.Attributes}, "", "", nil
+}
+
+// pngEncoder writes the stored image of a DICOM file: lossless 8-bit gray.
+var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed}
+
 // reject publishes the ImageRejected event of an input and returns the
 // *Rejection to hand back, or a temporary error if the event could not be
 // published.
 func (s *Service) reject(ctx context.Context, meta Meta, size int64, sum, code, reason string) error {
+	return s.rejectCause(ctx, meta, size, sum, code, reason, nil)
+}
+
+// rejectCause is reject keeping the validation error behind the rejection
+// (Rejection.Unwrap).
+func (s *Service) rejectCause(ctx context.Context, meta Meta, size int64, sum, code, reason string, cause error) error {
 	// The fields may be what is wrong; keep the record bounded.
 	meta.ClientRequestID = truncate(meta.ClientRequestID, 256)
 	meta.FileName = truncate(meta.FileName, 1024)
@@ -304,7 +400,7 @@ func (s *Service) reject(ctx context.Context, meta Meta, size int64, sum, code, 
 		return fmt.Errorf("record rejection (%s) of %s: %w", code, describe(meta), err)
 	}
 	s.log.Warn("image rejected", attrRequestID, ev.RequestID, attrSource, ev.Source, attrFile, ev.FileName, attrCode, code, "reason", reason)
-	return &Rejection{Event: ev, dup: ack.Duplicate}
+	return &Rejection{Event: ev, dup: ack.Duplicate, cause: cause}
 }
 
 func truncate(s string, n int) string {

@@ -1,12 +1,14 @@
 // Package ingestor validates chest X-ray images, stores their bytes in the
 // blob store (the bronze volume) and announces them on NATS.
 //
-// Images arrive three ways, all through IngestBytes:
+// Images (JPEG, PNG or DICOM) arrive four ways, all through IngestBytes:
 //   - a folder (IngestDir): the Kaggle layout root/{train,val,test}/{NORMAL,
 //     PNEUMONIA}/*.jpeg, optionally under root/chest_xray/, or a flat folder;
-//     the label and split are taken from the path;
+//     the label and split are taken from the path; .dcm files are read too;
 //   - HTTP (Handler): POST /v1/images with a multipart field "image" or a raw
-//     image/jpeg or image/png body;
+//     image/jpeg, image/png or application/dicom body;
+//   - DICOMweb STOW-RS (STOWHandler): POST /dicom-web/studies[/{study}] with
+//     multipart/related; type="application/dicom", as a PACS sends it;
 //   - NATS (Run): proto.ImageSubmitted events on proto.SubjectImageSubmit
 //     (durable consumer proto.ConsumerIngestor on proto.StreamXRay) that point
 //     at an object in the proto.BucketInbox object store.
@@ -14,11 +16,20 @@
 // An accepted image is written to the blob store under ImageKey (content
 // addressed, so writing it again is harmless) and then announced with a
 // proto.ImageIngested event on proto.SubjectImageIngested. A rejected input
-// (empty, too large, not JPEG or PNG, undecodable or truncated, too small,
-// invalid metadata) leaves one proto.ImageRejected event on
-// proto.SubjectImageRejected with a stable reason code and a reason naming the
-// file; nothing is dropped silently and no input stops the service. Raw
-// patient ids never leave the ingestor: events carry PatientKey.
+// (empty, too large, not JPEG, PNG or DICOM, undecodable or truncated, too
+// small, invalid metadata, an unsupported DICOM transfer syntax or modality)
+// leaves one proto.ImageRejected event on proto.SubjectImageRejected with a
+// stable reason code and a reason naming the file; nothing is dropped silently
+// and no input stops the service. Raw patient ids never leave the ingestor:
+// events carry PatientKey.
+//
+// DICOM files (xray/dicom: modality CR or DX; implicit or explicit VR little
+// endian, or JPEG baseline) are de-identified on the way in: the bronze volume
+// holds the decoded image as a lossless 8-bit PNG (what xray/preprocess reads),
+// never the DICOM file, and the ImageIngested event carries only the kept
+// attributes (modality, view position, manufacturer, pixel spacing, the study,
+// series and SOP instance UIDs, and the salted hash of the PatientID as
+// PatientKey). Its ImageID is the SHA-256 of the stored PNG.
 //
 // Delivery: for a NATS submission the inbox object is deleted only after the
 // ingested or rejected event is published, and the message is acknowledged
@@ -85,6 +96,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// InboxReplicas is used when the ingestor creates the inbox object store.
 	InboxReplicas int
+	// StowMaxInstances bounds the DICOM instances of one STOW-RS request and
+	// StowMaxBytes its body; each instance is also bounded by MaxBytes.
+	StowMaxInstances int
+	StowMaxBytes     int64
 }
 
 // DefaultConfig returns the defaults; PatientSalt must still be set.
@@ -104,6 +119,8 @@ func DefaultConfig() Config {
 		PublishTimeout:    10 * time.Second,
 		ShutdownTimeout:   15 * time.Second,
 		InboxReplicas:     1,
+		StowMaxInstances:  1000,
+		StowMaxBytes:      2 << 30,
 	}
 }
 
@@ -151,6 +168,12 @@ func (c Config) Validate() error {
 		if f.v <= 0 {
 			add("%s %s: must be positive", f.name, f.v)
 		}
+	}
+	if c.StowMaxInstances < 1 || c.StowMaxInstances > 100000 {
+		add("stow_max_instances %d: must be between 1 and 100000", c.StowMaxInstances)
+	}
+	if c.StowMaxBytes < c.MaxBytes {
+		add("stow_max_bytes %d: must be at least max_bytes (%d)", c.StowMaxBytes, c.MaxBytes)
 	}
 	if c.InboxReplicas < 1 || c.InboxReplicas > 5 {
 		add("inbox_replicas %d: must be between 1 and 5", c.InboxReplicas)
