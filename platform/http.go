@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/services/ingestor"
 )
 
 // Handler returns every HTTP route of the platform:
@@ -21,11 +22,17 @@ import (
 //	GET  /v1/rollout/{experiment}     decision engine: last decision, pending approval, history
 //	POST /v1/rollout/{experiment}/approve|reject|start
 //	GET  /v1/models                   the model each arm serves
+//	POST /dicom-web/studies[/{study}] DICOMweb STOW-RS from a PACS (ingestor)
+//	/v2/...                           Open Inference Protocol v2 (serving)
+//	POST /invocations, /endpoints/{name}/invocations   MLflow scoring (serving)
 //	GET  /healthz, /readyz            liveness, readiness
 func (p *Platform) Handler() http.Handler {
 	mux := http.NewServeMux()
 	ing := p.Ingestor.Handler()
 	mux.Handle("POST /v1/images", ing)
+	mux.Handle(ingestor.RouteSTOW, ing)
+	mux.Handle(ingestor.RouteSTOWStudy, ing)
+	p.Serving.Register(mux)
 	mux.Handle("POST /v1/predict", p.Ingestor.PredictHandler(p.Waiter, p.cfg.SyncTimeout))
 	mux.Handle("/v1/feedback", p.Feedback.Handler())
 	ev := p.Evaluator.Handler()

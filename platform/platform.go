@@ -36,6 +36,7 @@ import (
 	"github.com/healthcare-ai/platform/services/predictor"
 	"github.com/healthcare-ai/platform/services/rollout"
 	"github.com/healthcare-ai/platform/services/router"
+	"github.com/healthcare-ai/platform/services/serving"
 	"github.com/healthcare-ai/platform/services/tablewriter"
 )
 
@@ -137,6 +138,7 @@ type Platform struct {
 	Evaluator *evaluator.Service
 	Tables    *tablewriter.Service // nil when Config.TablesOff
 	Rollout   *rollout.Service     // nil when Config.RolloutOff
+	Serving   *serving.Server      // Open Inference Protocol v2 and MLflow scoring
 	Waiter    *results.Waiter
 
 	httpSrv  *http.Server
@@ -254,6 +256,11 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		if p.Rollout, err = rollout.New(cfg.Rollout, rollout.Deps{JS: p.JS, Registry: p.Registry, Logger: p.log}); err != nil {
 			return nil, fmt.Errorf("platform: %w", err)
 		}
+	}
+	scfg := serving.DefaultConfig()
+	scfg.Experiment = cfg.Router.Experiment
+	if p.Serving, err = serving.New(scfg, serving.Deps{Models: p.Predictor, Experiment: p.Router, JS: p.JS, Logger: p.log}); err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
 	}
 	if p.Waiter, err = results.NewWaiter(p.Conn); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
