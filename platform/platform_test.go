@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus/bustest"
+	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/platform"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback/client"
@@ -367,10 +368,10 @@ func TestSyncPredictAndBadInput(t *testing.T) {
 	}
 
 	resp = upload(t, base+"/v1/predict", "notes.jpeg", []byte("not an image at all"))
-	var e ingestor.ErrorResponse
+	var e problem.Problem
 	json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
-	if resp.StatusCode < 400 || resp.StatusCode >= 500 || e.Code == "" || e.Error == "" {
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 || resp.Header.Get("Content-Type") != problem.ContentType || e.Type == "" || e.Detail == "" {
 		t.Fatalf("bad upload: %d %+v", resp.StatusCode, e)
 	}
 	bustest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/healthcare-ai/platform/httpapi/problem"
 )
 
 // Routes served by Handler.
@@ -100,16 +102,22 @@ func (s *Service) Request(ctx context.Context, requestID string) (*RequestView, 
 	return &RequestView{Key: key, Revision: entry.Revision(), RequestState: *st}, nil
 }
 
-// problem writes an RFC 9457 style error naming the field.
+// Problem types of the evaluator's HTTP API.
+var (
+	problemNotFound    = problem.Kind{Slug: "not-found", Title: "Not found", Status: http.StatusNotFound}
+	problemUnavailable = problem.Kind{Slug: "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable}
+)
+
+// problem writes RFC 9457 problem details naming the field.
 func (s *Service) problem(w http.ResponseWriter, r *http.Request, status int, field, detail string) {
 	s.log.Log(r.Context(), slog.LevelDebug, "http problem", "status", status, "field", field, "detail", detail)
-	writeJSON(w, status, "application/problem+json", map[string]any{
-		"type":   "about:blank",
-		"title":  http.StatusText(status),
-		"status": status,
-		"detail": detail,
-		"field":  field,
-	})
+	k := problemUnavailable
+	if status == http.StatusNotFound {
+		k = problemNotFound
+	}
+	p := k.New(field, "%s", detail)
+	p.Status = status
+	problem.Write(w, p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {

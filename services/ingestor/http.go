@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
+	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/proto"
 )
 
@@ -27,20 +29,43 @@ type UploadResponse struct {
 	Status          string `json:"status"` // "accepted"
 }
 
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	// Error is a human reason naming the input and what is wrong with it.
-	Error string `json:"error"`
-	// Code is a proto.Reject* code, or "unavailable" / "internal".
-	Code      string `json:"code"`
-	RequestID string `json:"request_id,omitempty"`
+// Error codes of answers that are not rejections (rejections use the
+// proto.Reject* codes).
+const (
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+	CodeTimeout          = "timeout"
+	CodePredictionFailed = "prediction_failed"
+)
+
+// ProblemType is the RFC 9457 problem type URI of an error code: a
+// proto.Reject* code or one of the Code* constants ("too_large" ->
+// https://healthcare-ai.example/problems/too-large). Every error answer of
+// the ingestor is application/problem+json with such a type, a detail naming
+// the input and what is wrong with it, and the request_id when one was given.
+func ProblemType(code string) string { return problem.Type(strings.ReplaceAll(code, "_", "-")) }
+
+var problemTitles = map[string]string{
+	proto.RejectTooLarge:    "Image too large",
+	proto.RejectTooSmall:    "Image too small",
+	proto.RejectUndecodable: "Image cannot be decoded",
+	proto.RejectFormat:      "Unsupported format",
+	proto.RejectMissing:     "Image missing",
+	proto.RejectInvalid:     "Invalid request",
+	CodeUnavailable:         "Service unavailable",
+	CodeInternal:            "Internal error",
+	CodeTimeout:             "No prediction in time",
+	CodePredictionFailed:    "Prediction failed",
 }
 
-// Error codes of answers that are not rejections.
-const (
-	CodeUnavailable = "unavailable"
-	CodeInternal    = "internal"
-)
+// writeProblem answers an error as problem details of the code's type.
+func writeProblem(w http.ResponseWriter, status int, code, detail, requestID string) {
+	title, ok := problemTitles[code]
+	if !ok {
+		title = http.StatusText(status)
+	}
+	problem.Write(w, &problem.Problem{Type: ProblemType(code), Title: title, Status: status, Detail: detail, RequestID: requestID})
+}
 
 // statusOf maps a rejection code to its HTTP status.
 var statusOf = map[string]int{
@@ -62,8 +87,8 @@ const maxFieldBytes = 4096
 //	                 or a raw body with Content-Type image/jpeg, image/png or
 //	                 application/dicom (optional headers X-Client-Request-Id,
 //	                 X-Patient-Id, X-Study-Id). 202 {request_id, image_id} once
-//	                 the image is stored and announced; 4xx {error, code,
-//	                 request_id} for a rejected upload (an ImageRejected event
+//	                 the image is stored and announced; 4xx problem+json
+//	                 (type per code, see ProblemType) for a rejected upload (an ImageRejected event
 //	                 records it too); 503 when the blob store or NATS is
 //	                 unavailable (retry). A DICOM file's own PatientID, when it
 //	                 has one, is used instead of patient_id.
@@ -139,15 +164,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, before func(req
 		if !ok {
 			status = http.StatusBadRequest
 		}
-		writeJSON(w, status, ErrorResponse{Error: rej.Event.Reason, Code: rej.Code(), RequestID: meta.RequestID})
+		writeProblem(w, status, rej.Code(), rej.Event.Reason, meta.RequestID)
 	case errors.Is(err, ErrInvalidMeta):
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: err.Error(), Code: proto.RejectInvalid, RequestID: meta.RequestID})
+		writeProblem(w, http.StatusBadRequest, proto.RejectInvalid, err.Error(), meta.RequestID)
 	default:
 		s.log.Error("upload failed", attrRequestID, meta.RequestID, "err", err)
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{
-			Error: "the image could not be stored or announced; try again: " + err.Error(), Code: CodeUnavailable, RequestID: meta.RequestID,
-		})
+		writeProblem(w, http.StatusServiceUnavailable, CodeUnavailable, "the image could not be stored or announced; try again: "+err.Error(), meta.RequestID)
 	}
 	return proto.ImageIngested{}, false
 }

@@ -72,8 +72,12 @@ func post(t *testing.T, url, contentType string, body io.Reader, headers map[str
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatalf("status %d: body is not JSON: %v", resp.StatusCode, err)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
+	want := "application/json"
+	if resp.StatusCode >= 400 {
+		want = "application/problem+json" // RFC 9457
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != want {
+		t.Errorf("status %d: Content-Type %q, want %s", resp.StatusCode, ct, want)
 	}
 	return resp.StatusCode, out
 }
@@ -162,14 +166,14 @@ func TestUploadRejected(t *testing.T) {
 				ct = tc.contentType
 			}
 			status, resp := post(t, srv.URL, ct, body, nil)
-			if status != tc.status || resp["code"] != tc.code || !strings.Contains(resp["error"].(string), tc.inReason) {
-				t.Fatalf("got %d %v; want %d code %s with %q in the error", status, resp, tc.status, tc.code, tc.inReason)
+			if status != tc.status || resp["type"] != ingestor.ProblemType(tc.code) || !strings.Contains(resp["detail"].(string), tc.inReason) {
+				t.Fatalf("got %d %v; want %d type %s with %q in the detail", status, resp, tc.status, ingestor.ProblemType(tc.code), tc.inReason)
 			}
 			id, _ := resp["request_id"].(string)
 			var found bool
 			for _, ev := range rejectedEvents(t, h.env) {
 				if ev.RequestID == id {
-					found = ev.ReasonCode == tc.code && ev.Reason == resp["error"]
+					found = ev.ReasonCode == tc.code && ev.Reason == resp["detail"]
 				}
 			}
 			if !found {
@@ -220,7 +224,7 @@ func TestUploadStoreFailureIsRetryableAndAnnouncesNothing(t *testing.T) {
 	srv := httptest.NewServer(svc.Handler())
 	defer srv.Close()
 	status, resp := post(t, srv.URL, "image/jpeg", bytes.NewReader(jpegBytes(t, 80, 80, 1)), nil)
-	if status != http.StatusServiceUnavailable || resp["code"] != ingestor.CodeUnavailable || !strings.Contains(resp["error"].(string), "disk full") {
+	if status != http.StatusServiceUnavailable || resp["type"] != ingestor.ProblemType(ingestor.CodeUnavailable) || !strings.Contains(resp["detail"].(string), "disk full") {
 		t.Fatalf("got %d %v, want 503 unavailable naming the cause", status, resp)
 	}
 	if n := len(ingestedEvents(t, env)); n != 0 {
@@ -296,8 +300,8 @@ func TestUploadDICOM(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, resp := post(t, srv.URL, ingestor.MediaTypeDICOM, bytes.NewReader(tc.file), nil)
-			if status != tc.status || resp["code"] != tc.code || !strings.Contains(resp["error"].(string), tc.inReason) {
-				t.Fatalf("got %d %v; want %d %s with %q", status, resp, tc.status, tc.code, tc.inReason)
+			if status != tc.status || resp["type"] != ingestor.ProblemType(tc.code) || !strings.Contains(resp["detail"].(string), tc.inReason) {
+				t.Fatalf("got %d %v; want %d %s with %q", status, resp, tc.status, ingestor.ProblemType(tc.code), tc.inReason)
 			}
 		})
 	}

@@ -56,10 +56,8 @@ func (s *Service) PredictHandler(w Waiter, timeout time.Duration) http.Handler {
 		defer cancel()
 		res, err := wait(ctx)
 		if err != nil {
-			writeJSON(rw, http.StatusGatewayTimeout, ErrorResponse{
-				Error: "no prediction within " + timeout.String() + "; the result will be published on " +
-					proto.InferenceResultsAll + " for this request_id", Code: "timeout", RequestID: ev.RequestID,
-			})
+			writeProblem(rw, http.StatusGatewayTimeout, CodeTimeout, "no prediction within "+timeout.String()+"; the result will be published on "+
+				proto.InferenceResultsAll+" for this request_id", ev.RequestID)
 			return
 		}
 		if res.Status != proto.StatusOK {
@@ -67,7 +65,7 @@ func (s *Service) PredictHandler(w Waiter, timeout time.Duration) http.Handler {
 			if status < 400 {
 				status = http.StatusInternalServerError
 			}
-			writeJSON(rw, status, ErrorResponse{Error: res.Error, Code: "prediction_failed", RequestID: ev.RequestID})
+			writeProblem(rw, status, CodePredictionFailed, res.Error, ev.RequestID)
 			return
 		}
 		writeJSON(rw, http.StatusOK, PredictResponse{

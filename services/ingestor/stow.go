@@ -125,25 +125,25 @@ func (s *Service) STOWHandler() http.Handler {
 func (s *Service) handleSTOW(w http.ResponseWriter, r *http.Request) {
 	study := r.PathValue("study")
 	if study != "" && !validUID(study) {
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: fmt.Sprintf("study %q in the URL: not a valid UID", truncate(study, 80)), Code: proto.RejectInvalid})
+		writeProblem(w, http.StatusBadRequest, proto.RejectInvalid, fmt.Sprintf("study %q in the URL: not a valid UID", truncate(study, 80)), "")
 		return
 	}
 	if !acceptsDICOMJSON(r.Header.Values("Accept")) {
-		writeJSON(w, http.StatusNotAcceptable, ErrorResponse{Error: fmt.Sprintf("Accept %q: this STOW-RS service answers in %s only", strings.Join(r.Header.Values("Accept"), ", "), MediaTypeDICOMJSON), Code: proto.RejectFormat})
+		writeProblem(w, http.StatusNotAcceptable, proto.RejectFormat, fmt.Sprintf("Accept %q: this STOW-RS service answers in %s only", strings.Join(r.Header.Values("Accept"), ", "), MediaTypeDICOMJSON), "")
 		return
 	}
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != "multipart/related" {
-		writeJSON(w, http.StatusUnsupportedMediaType, ErrorResponse{Error: fmt.Sprintf("Content-Type %q: must be multipart/related; type=\"application/dicom\"", ct), Code: proto.RejectFormat})
+		writeProblem(w, http.StatusUnsupportedMediaType, proto.RejectFormat, fmt.Sprintf("Content-Type %q: must be multipart/related; type=\"application/dicom\"", ct), "")
 		return
 	}
 	if t := strings.ToLower(params["type"]); t != "" && t != MediaTypeDICOM {
-		writeJSON(w, http.StatusUnsupportedMediaType, ErrorResponse{Error: fmt.Sprintf("Content-Type type=%q: only %q parts (DICOM Part 10 files) are supported, not metadata with bulk data", params["type"], MediaTypeDICOM), Code: proto.RejectFormat})
+		writeProblem(w, http.StatusUnsupportedMediaType, proto.RejectFormat, fmt.Sprintf("Content-Type type=%q: only %q parts (DICOM Part 10 files) are supported, not metadata with bulk data", params["type"], MediaTypeDICOM), "")
 		return
 	}
 	if params["boundary"] == "" {
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "Content-Type multipart/related: boundary parameter missing", Code: proto.RejectInvalid})
+		writeProblem(w, http.StatusBadRequest, proto.RejectInvalid, "Content-Type multipart/related: boundary parameter missing", "")
 		return
 	}
 	select {
@@ -197,15 +197,15 @@ func (s *Service) handleSTOW(w http.ResponseWriter, r *http.Request) {
 	if bodyErr != nil && len(results) == 0 {
 		var tooBig *http.MaxBytesError
 		if errors.As(bodyErr, &tooBig) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, ErrorResponse{Error: fmt.Sprintf("request body larger than %d bytes", s.cfg.StowMaxBytes), Code: proto.RejectTooLarge})
+			writeProblem(w, http.StatusRequestEntityTooLarge, proto.RejectTooLarge, fmt.Sprintf("request body larger than %d bytes", s.cfg.StowMaxBytes), "")
 			return
 		}
 		log.Warn("stow request rejected", "err", bodyErr)
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "multipart body: " + bodyErr.Error(), Code: proto.RejectInvalid})
+		writeProblem(w, http.StatusBadRequest, proto.RejectInvalid, "multipart body: "+bodyErr.Error(), "")
 		return
 	}
 	if len(results) == 0 {
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: "multipart body has no part: send one application/dicom part per instance", Code: proto.RejectMissing})
+		writeProblem(w, http.StatusBadRequest, proto.RejectMissing, "multipart body has no part: send one application/dicom part per instance", "")
 		return
 	}
 	status := http.StatusOK

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/router"
 )
@@ -211,12 +212,21 @@ func (s *Service) ownExperiment(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// Problem types of the rollout API, by status.
+var problemKinds = map[int]problem.Kind{
+	http.StatusBadRequest:          {Slug: "invalid-input", Title: "Invalid input", Status: http.StatusBadRequest},
+	http.StatusNotFound:            {Slug: "unknown-experiment", Title: "Experiment not controlled here", Status: http.StatusNotFound},
+	http.StatusConflict:            {Slug: "nothing-pending", Title: "No recommendation is pending", Status: http.StatusConflict},
+	http.StatusServiceUnavailable:  {Slug: "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable},
+	http.StatusInternalServerError: {Slug: "internal", Title: "Internal error", Status: http.StatusInternalServerError},
+}
+
 func (s *Service) problem(w http.ResponseWriter, status int, field, detail string) {
-	body := map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "detail": detail}
-	if field != "" {
-		body["field"] = field
+	k, ok := problemKinds[status]
+	if !ok {
+		k = problem.Kind{Slug: "internal", Title: http.StatusText(status), Status: status}
 	}
-	writeJSON(w, status, "application/problem+json", body)
+	problem.Write(w, k.New(field, "%s", detail))
 }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {

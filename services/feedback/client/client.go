@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/healthcare-ai/platform/proto"
+
+	"github.com/healthcare-ai/platform/httpapi/problem"
 )
 
 // Path is the HTTP route of feedback submission.
@@ -55,14 +57,15 @@ type Problem struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// Problem types (relative URIs, stable).
+// Problem types (stable URIs under problem.BaseURI, shared by every
+// endpoint of the platform).
 const (
-	ProblemInvalid     = "/problems/invalid-input"
-	ProblemTooLarge    = "/problems/body-too-large"
-	ProblemMediaType   = "/problems/unsupported-media-type"
-	ProblemMethod      = "/problems/method-not-allowed"
-	ProblemUnavailable = "/problems/unavailable"
-	ProblemInternal    = "/problems/internal"
+	ProblemInvalid     = problem.BaseURI + "invalid-input"
+	ProblemTooLarge    = problem.BaseURI + "body-too-large"
+	ProblemMediaType   = problem.BaseURI + "unsupported-media-type"
+	ProblemMethod      = problem.BaseURI + "method-not-allowed"
+	ProblemUnavailable = problem.BaseURI + "unavailable"
+	ProblemInternal    = problem.BaseURI + "internal"
 )
 
 func (p *Problem) Error() string {
