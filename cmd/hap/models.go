@@ -30,6 +30,7 @@ const modelsUsage = `usage: hap models <command> [flags]
   register -file F.onnx [-name NAME]           register a new version (metadata from the ONNX file)
   alias -alias champion|challenger -model URI  point an alias at a version; starts a new experiment epoch
   archive -model URI                           archive a version (kept, never deleted; not aliasable)
+  describe -model URI                          the version record, its metadata (model card), aliases
   resolve URI                                  print the version a models:/ URI names
   rethreshold -model URI -threshold T          register a copy with another decision threshold
 
@@ -156,6 +157,27 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(stdout, "archived %s (its bytes stay in the object store)\n", mv)
 		return nil
+	case "describe":
+		mv, err := resolveModel(ctx, reg, *uri)
+		if err != nil {
+			return err
+		}
+		aliases, err := reg.Aliases(ctx)
+		if err != nil {
+			return err
+		}
+		var as []string
+		for _, a := range aliases {
+			if a.Name == mv.Name && a.Version == mv.Version {
+				as = append(as, a.Alias)
+			}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			registry.ModelVersion
+			Aliases []string `json:"aliases"`
+		}{mv, as})
 	case "resolve":
 		target := *uri
 		if target == "" && fs.NArg() > 0 {
@@ -204,7 +226,9 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }
 
-// modelMetadata reads and validates the hap.metadata of an ONNX model.
+// modelMetadata reads and validates the hap.metadata of an ONNX model and
+// checks that the model loads and runs on a sample input of its declared
+// shape (a corrupt or mismatched file is rejected with the reason).
 func modelMetadata(data []byte) (model.Metadata, error) {
 	lib, err := onnxrt.LibraryPath()
 	if err != nil {
@@ -218,6 +242,15 @@ func modelMetadata(data []byte) (model.Metadata, error) {
 		return model.Metadata{}, err
 	}
 	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := m.PredictOne(ctx, make([]float32, m.ItemSize()))
+	if err != nil {
+		return model.Metadata{}, fmt.Errorf("model loads but does not run on a %d-value sample input: %w", m.ItemSize(), err)
+	}
+	if !(p >= 0 && p <= 1) {
+		return model.Metadata{}, fmt.Errorf("model runs but returns %v for a sample input: not a probability", p)
+	}
 	return m.Metadata(), nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -56,6 +57,18 @@ func TestModelsCommand(t *testing.T) {
 	out = must("rethreshold", "-model", "models:/pneumonia@champion", "-threshold", "0.4")
 	if !strings.Contains(out, "registered pneumonia-simplecnn@2") || !strings.Contains(out, "threshold 0.4 (was 0.5") {
 		t.Fatalf("rethreshold: %s", out)
+	}
+	out = must("describe", "-model", "models:/pneumonia@challenger")
+	if !strings.Contains(out, `"aliases": [`) || !strings.Contains(out, `"challenger"`) || !strings.Contains(out, `"threshold"`) {
+		t.Fatalf("describe: %s", out)
+	}
+	// A corrupt file is refused with the reason.
+	bad := t.TempDir() + "/corrupt.onnx"
+	if err := os.WriteFile(bad, []byte("not an onnx model"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("register", "-file", bad); err == nil {
+		t.Fatal("a corrupt ONNX file was registered")
 	}
 	out = must("ls")
 	for _, w := range []string{"pneumonia-simplecnn  1        active  champion", "pneumonia-resnet     1        active  challenger", "pneumonia-simplecnn  2        active"} {

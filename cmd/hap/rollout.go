@@ -113,7 +113,14 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // runRollout implements "hap rollout status|approve|reject|start".
 func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: hap rollout status|approve|reject|start [-url URL] [-experiment NAME] [-by NAME] [-reason TEXT]"
+	usage := `usage: hap rollout status|approve|reject|start|promote|rollback [-url URL] [-experiment NAME] [-by NAME] [-reason TEXT]
+
+  status    the engine's state: stage, last decision with its statistics, pending recommendation, history (JSON)
+  approve   execute the pending recommendation (approval mode)
+  reject    drop it; the engine keeps testing and does not ask again for this stage
+  start     (re)start the rollout at the first stage on a new epoch (after a new challenger)
+  promote   manual override: next stage now, without significance (-reason required; audited)
+  rollback  manual override: challenger to 0% now (-reason required; audited)`
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("%w: want a subcommand", errUsage)
@@ -141,7 +148,7 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
-	case "approve", "reject", "start":
+	case "approve", "reject", "start", "promote", "rollback":
 		body, _ := json.Marshal(map[string]string{"by": *by, "reason": *reason})
 		var out json.RawMessage
 		if err := postJSON(ctx, base+"/"+sub, body, &out); err != nil {

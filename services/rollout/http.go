@@ -19,6 +19,10 @@ const (
 	RouteApprove = "POST /v1/rollout/{experiment}/approve"
 	RouteReject  = "POST /v1/rollout/{experiment}/reject"
 	RouteStart   = "POST /v1/rollout/{experiment}/start"
+	// RoutePromote and RouteRollback are manual overrides by a person: they
+	// move the split without a significant test (recorded as test "manual").
+	RoutePromote  = "POST /v1/rollout/{experiment}/promote"
+	RouteRollback = "POST /v1/rollout/{experiment}/rollback"
 )
 
 // ErrNothingPending is returned by Approve and Reject when no recommendation
@@ -139,6 +143,78 @@ func (s *Service) Start(ctx context.Context, by, reason string) (proto.Experimen
 	})
 }
 
+// ManualPromote moves the experiment to the next stage (or promotes the
+// challenger from the last one) on a person's authority, without waiting for
+// significance. The reason is required: it is the audit record.
+func (s *Service) ManualPromote(ctx context.Context, by, reason string) (proto.DecisionEvent, error) {
+	return s.manual(ctx, by, reason, proto.ActionPromote)
+}
+
+// ManualRollback drops the challenger to 0% on a person's authority.
+func (s *Service) ManualRollback(ctx context.Context, by, reason string) (proto.DecisionEvent, error) {
+	return s.manual(ctx, by, reason, proto.ActionRollback)
+}
+
+func (s *Service) manual(ctx context.Context, by, reason, action string) (proto.DecisionEvent, error) {
+	<-s.ready
+	if strings.TrimSpace(by) == "" {
+		return proto.DecisionEvent{}, errors.New("by: required (who overrides the engine)")
+	}
+	if strings.TrimSpace(reason) == "" {
+		return proto.DecisionEvent{}, errors.New("reason: required for a manual " + strings.ToLower(action))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, _, err := router.GetExperiment(ctx, s.expKV, s.cfg.Experiment)
+	if err != nil {
+		return proto.DecisionEvent{}, err
+	}
+	if exp.Split.Challenger == 0 && exp.Mode != proto.ModeShadow {
+		return proto.DecisionEvent{}, fmt.Errorf("experiment %s: %w: no challenger under test (split %s); start a rollout first", exp.Name, ErrNothingPending, exp.Split)
+	}
+	st, rev, err := loadState(ctx, s.kv, s.cfg.Experiment)
+	if err != nil {
+		return proto.DecisionEvent{}, err
+	}
+	now := s.cfg.Now().UTC()
+	ev := proto.DecisionEvent{
+		DecisionID: fmt.Sprintf("%s:%d:manual-%s:%d", exp.Name, exp.Epoch, strings.ToLower(action), now.UnixNano()),
+		Experiment: exp.Name, Epoch: exp.Epoch, Action: action, Outcome: proto.OutcomeExecuted, RolloutMode: s.cfg.Mode,
+		Actor: by, Reason: "manual " + strings.ToLower(action) + ": " + reason, Test: "manual",
+		StageBefore: exp.Stage, SplitBefore: exp.Split, DecidedAt: now,
+	}
+	if st.Last != nil && st.Epoch == exp.Epoch {
+		ev.Metric, ev.Statistic, ev.PValue = string(st.Last.Metric), st.Last.Statistic, st.Last.PValue
+		ev.Difference, ev.SensitivityDiff = proto.Interval(st.Last.Difference), proto.Interval(st.Last.SensitivityDifference)
+		ev.ChampionN, ev.ChallengerN = st.Last.Champion.Labelled, st.Last.Challenger.Labelled
+	}
+	ev.Champion, ev.Challenger = s.models(ctx)
+	var after proto.Experiment
+	promoted, archived := "", ""
+	if action == proto.ActionPromote {
+		after, promoted, archived, err = s.advance(ctx, exp, by, ev.Reason)
+	} else {
+		after, err = router.UpdateExperiment(ctx, s.expKV, exp.Name, by, "ROLLBACK: "+ev.Reason, func(e *proto.Experiment) error {
+			e.Split, e.Mode = proto.Split{Champion: 100, Challenger: 0}, proto.ModeSplit
+			return nil
+		})
+	}
+	if err != nil {
+		return proto.DecisionEvent{}, err
+	}
+	ev.StageAfter, ev.SplitAfter = after.Stage, after.Split
+	st.record(change(exp, after, ev, promoted, archived))
+	st.Pending = nil
+	if err := s.publish(ctx, ev); err != nil {
+		return proto.DecisionEvent{}, err
+	}
+	if _, err := saveState(ctx, s.kv, st, rev); err != nil {
+		return proto.DecisionEvent{}, err
+	}
+	s.log.Warn("manual override", "action", action, "by", by, "reason", reason, "split_after", after.Split.String())
+	return ev, nil
+}
+
 // Handler serves the routes above.
 func (s *Service) Handler() http.Handler { return s.handler }
 
@@ -183,6 +259,32 @@ func (s *Service) routes() http.Handler {
 	}
 	mux.HandleFunc(RouteApprove, action(true))
 	mux.HandleFunc(RouteReject, action(false))
+	manual := func(do func(context.Context, string, string) (proto.DecisionEvent, error)) http.HandlerFunc {
+		return s.ownExperiment(func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				By     string `json:"by"`
+				Reason string `json:"reason"`
+			}
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+				s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": ..., \"reason\": ...}: "+err.Error())
+				return
+			}
+			ev, err := do(r.Context(), body.By, body.Reason)
+			switch {
+			case errors.Is(err, ErrNothingPending):
+				s.problem(w, http.StatusConflict, "", err.Error())
+			case err != nil && (strings.HasPrefix(err.Error(), "by:") || strings.HasPrefix(err.Error(), "reason:")):
+				field, _, _ := strings.Cut(err.Error(), ":")
+				s.problem(w, http.StatusBadRequest, field, err.Error())
+			case err != nil:
+				s.problem(w, http.StatusInternalServerError, "", err.Error())
+			default:
+				writeJSON(w, http.StatusOK, "application/json", ev)
+			}
+		})
+	}
+	mux.HandleFunc(RoutePromote, manual(s.ManualPromote))
+	mux.HandleFunc(RouteRollback, manual(s.ManualRollback))
 	mux.HandleFunc(RouteStart, s.ownExperiment(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			By     string `json:"by"`

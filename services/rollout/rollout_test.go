@@ -327,3 +327,37 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestManualOverridesAreAudited(t *testing.T) {
+	f := setup(t, proto.RolloutApproval)
+	ctx := t.Context()
+	if _, err := f.svc.ManualPromote(ctx, "dr-lead", ""); err == nil || !strings.Contains(err.Error(), "reason") {
+		t.Fatalf("manual promote without a reason: %v", err)
+	}
+	ev, err := f.svc.ManualPromote(ctx, "dr-lead", "board decision 2026-11-28")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Test != "manual" || ev.Actor != "dr-lead" || ev.SplitAfter != (proto.Split{Champion: 30, Challenger: 70}) {
+		t.Fatalf("manual promotion event %+v", ev)
+	}
+	ev, err = f.svc.ManualRollback(ctx, "dr-lead", "complaint from radiology")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.experiment(t).Split; got != (proto.Split{Champion: 100}) || ev.Action != proto.ActionRollback {
+		t.Fatalf("after a manual rollback: split %s, event %+v", got, ev)
+	}
+	if _, err := f.svc.ManualRollback(ctx, "dr-lead", "again"); err == nil {
+		t.Fatal("rollback with no challenger under test accepted")
+	}
+	var manual int
+	for _, e := range decisions(t, f) {
+		if e.Test == "manual" {
+			manual++
+		}
+	}
+	if manual != 2 {
+		t.Fatalf("%d manual decisions in the audit log, want 2", manual)
+	}
+}
