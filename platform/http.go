@@ -4,50 +4,209 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/healthcare-ai/platform/api"
+	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/services/evaluator"
+	"github.com/healthcare-ai/platform/services/feedback/client"
 	"github.com/healthcare-ai/platform/services/ingestor"
+	"github.com/healthcare-ai/platform/services/rollout"
+	"github.com/healthcare-ai/platform/services/serving"
 )
 
-// Handler returns every HTTP route of the platform:
+// Route is one operation of the platform's REST API: an HTTP method and a
+// path template in net/http.ServeMux syntax ("/v1/rollout/{experiment}",
+// "/v1/requests/{request_id...}"). api/openapi.json documents exactly these.
+type Route struct {
+	Method  string
+	Pattern string
+}
+
+// mount is one registration on the platform's ServeMux: the pattern, the
+// handler, and the operations the handler serves under it. Most mounts are
+// one operation with the pattern "METHOD /path". A handler that answers a
+// wrong method itself (with a problem body, or its own 404/405) is mounted
+// without a method, or as a subtree ("/v1/rollout/"), so that requests reach
+// it as they always have; its operations then come from the service's
+// exported route constants. A mount with no operations is a fallback (the
+// Open Inference Protocol's 404 problem for any other /v2/ path).
+type mount struct {
+	pattern string
+	handler http.Handler
+	routes  []Route
+}
+
+// routeOf splits a "METHOD /path" ServeMux pattern.
+func routeOf(pattern string) Route {
+	method, path, _ := strings.Cut(pattern, " ")
+	return Route{Method: method, Pattern: path}
+}
+
+// exact mounts h under a "METHOD /path" pattern that is also its only route.
+func exact(pattern string, h http.Handler) mount {
+	return mount{pattern: pattern, handler: h, routes: []Route{routeOf(pattern)}}
+}
+
+// checked mounts h under a method-less pattern for one method that h
+// checks itself.
+func checked(method, pattern string, h http.Handler) mount {
+	return mount{pattern: pattern, handler: h, routes: []Route{{Method: method, Pattern: pattern}}}
+}
+
+// subtree mounts h under pattern for the "METHOD /path" routes it serves
+// there.
+func subtree(pattern string, h http.Handler, routes ...string) mount {
+	m := mount{pattern: pattern, handler: h}
+	for _, r := range routes {
+		m.routes = append(m.routes, routeOf(r))
+	}
+	return m
+}
+
+// mounts is the platform's routing table: every route of Handler, in the
+// order of the README's endpoint table.
+func (p *Platform) mounts() []mount {
+	ing := p.Ingestor.Handler()
+	ev := p.Evaluator.Handler()
+	srv := p.Serving.Handler()
+	ms := []mount{
+		exact("POST /v1/images", ing),
+		exact("POST /v1/predict", p.Ingestor.PredictHandler(p.Waiter, p.cfg.SyncTimeout)),
+		// The feedback service answers other methods with a 405 problem.
+		checked(http.MethodPost, client.Path, p.Feedback.Handler()),
+		exact(evaluator.RouteMetrics, ev),
+		exact(evaluator.RouteExperimentMetrics, ev),
+		// A subtree, as before: the evaluator answers the rest of
+		// /v1/requests/ (and the mux redirects /v1/requests for any method).
+		subtree("/v1/requests/", ev, evaluator.RouteRequest),
+		exact("GET /v1/models", http.HandlerFunc(p.serveModels)),
+	}
+	if p.Rollout != nil {
+		ms = append(ms, subtree("/v1/rollout/", p.Rollout.Handler(),
+			rollout.RouteStatus, rollout.RouteApprove, rollout.RouteReject, rollout.RouteStart,
+			rollout.RoutePromote, rollout.RouteRollback))
+	}
+	ms = append(ms,
+		exact(ingestor.RouteSTOW, ing),
+		exact(ingestor.RouteSTOWStudy, ing),
+		// The serving routes, as serving.Register adds them: method-less,
+		// each handler answers a wrong method with a 405 problem.
+		checked(http.MethodGet, serving.RouteServerMetadata, srv),
+		checked(http.MethodGet, serving.RouteLive, srv),
+		checked(http.MethodGet, serving.RouteReady, srv),
+		checked(http.MethodGet, serving.RouteModelMetadata, srv),
+		checked(http.MethodGet, serving.RouteVersionMeta, srv),
+		checked(http.MethodGet, serving.RouteModelReady, srv),
+		checked(http.MethodGet, serving.RouteVersionReady, srv),
+		checked(http.MethodPost, serving.RouteModelInfer, srv),
+		checked(http.MethodPost, serving.RouteVersionInfer, srv),
+		mount{pattern: serving.RouteV2Other, handler: srv},
+		checked(http.MethodPost, serving.RouteInvocations, srv),
+		checked(http.MethodPost, serving.RouteEndpointInvoke, srv),
+		exact("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})),
+		exact("GET /readyz", http.HandlerFunc(p.serveReady)),
+		exact("GET /openapi.json", http.HandlerFunc(serveOpenAPI)),
+	)
+	return ms
+}
+
+// Handler returns every HTTP route of the platform (see Routes and
+// api/openapi.json):
 //
 //	POST /v1/images                   asynchronous upload (ingestor)
 //	POST /v1/predict                  synchronous prediction (ingestor + result waiter)
 //	POST /v1/feedback                 radiologist feedback (feedback)
 //	GET  /v1/metrics[/{experiment}]   live per-model metrics (evaluator)
 //	GET  /v1/requests/{request_id}    joined state of one request (evaluator)
-//	GET  /v1/rollout/{experiment}     decision engine: last decision, pending approval, history
-//	POST /v1/rollout/{experiment}/approve|reject|start
 //	GET  /v1/models                   the model each arm serves
+//	GET  /v1/rollout/{experiment}     decision engine: last decision, pending approval, history
+//	POST /v1/rollout/{experiment}/approve|reject|start|promote|rollback
 //	POST /dicom-web/studies[/{study}] DICOMweb STOW-RS from a PACS (ingestor)
 //	/v2/...                           Open Inference Protocol v2 (serving)
 //	POST /invocations, /endpoints/{name}/invocations   MLflow scoring (serving)
 //	GET  /healthz, /readyz            liveness, readiness
+//	GET  /openapi.json                the OpenAPI 3.1 document of this API
 func (p *Platform) Handler() http.Handler {
 	mux := http.NewServeMux()
-	ing := p.Ingestor.Handler()
-	mux.Handle("POST /v1/images", ing)
-	mux.Handle(ingestor.RouteSTOW, ing)
-	mux.Handle(ingestor.RouteSTOWStudy, ing)
-	p.Serving.Register(mux)
-	mux.Handle("POST /v1/predict", p.Ingestor.PredictHandler(p.Waiter, p.cfg.SyncTimeout))
-	mux.Handle("/v1/feedback", p.Feedback.Handler())
-	ev := p.Evaluator.Handler()
-	mux.Handle("/v1/metrics", ev)
-	mux.Handle("/v1/metrics/", ev)
-	mux.Handle("/v1/requests/", ev)
-	if p.Rollout != nil {
-		mux.Handle("/v1/rollout/", p.Rollout.Handler())
+	for _, m := range p.mounts() {
+		mux.Handle(m.pattern, m.handler)
 	}
-	mux.HandleFunc("GET /v1/models", p.serveModels)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return unroutedProblems(mux)
+}
+
+// Problem types of requests that no route serves.
+var (
+	problemNoRoute  = problem.Kind{Slug: "route-not-found", Title: "No such endpoint", Status: http.StatusNotFound}
+	problemNoMethod = problem.Kind{Slug: "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed}
+)
+
+// unroutedProblems answers a path that no route serves (404) or a method a
+// route does not take (405, with Allow) as problem details, like every other
+// error, instead of the router's plain text. Redirects of the router (a
+// missing trailing slash) pass through.
+func unroutedProblems(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &headerRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		switch rec.status {
+		case http.StatusNotFound:
+			problem.Write(w, problemNoRoute.New("", "no endpoint %s %s (see GET /openapi.json)", r.Method, r.URL.Path))
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			problem.Write(w, problemNoMethod.New("", "%s %s: this endpoint takes %s", r.Method, r.URL.Path, rec.header.Get("Allow")))
+		default:
+			mux.ServeHTTP(w, r)
+		}
 	})
-	mux.HandleFunc("GET /readyz", p.serveReady)
-	return mux
+}
+
+// headerRecorder captures the status and headers of the router's own
+// answer (its body, plain text, is dropped).
+type headerRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headerRecorder) Header() http.Header { return h.header }
+func (h *headerRecorder) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (h *headerRecorder) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+// Routes lists the operations Handler serves (without HEAD, which every GET
+// route also answers), in the order of its routing table.
+func (p *Platform) Routes() []Route {
+	var out []Route
+	for _, m := range p.mounts() {
+		out = append(out, m.routes...)
+	}
+	return out
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(api.Document())
 }
 
 type armModel struct {
@@ -75,6 +234,12 @@ func (p *Platform) serveModels(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"experiment": exp, "arms": out})
 }
 
+// notReady is the problem of GET /readyz while a check fails.
+var notReady = problem.Kind{Slug: "not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable}
+
+// serveReady answers 200 with each check (nats, predictor, evaluator: true),
+// or 503 problem details naming the failing checks, with every check as an
+// extension member.
 func (p *Platform) serveReady(w http.ResponseWriter, _ *http.Request) {
 	checks := map[string]bool{
 		"nats":      p.Conn.IsConnected(),
@@ -86,13 +251,26 @@ func (p *Platform) serveReady(w http.ResponseWriter, _ *http.Request) {
 	default:
 		checks["evaluator"] = false
 	}
-	status := http.StatusOK
-	for _, ok := range checks {
-		if !ok {
-			status = http.StatusServiceUnavailable
+	var failing []string
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		if !checks[name] {
+			failing = append(failing, name)
 		}
 	}
-	writeJSON(w, status, checks)
+	if len(failing) == 0 {
+		writeJSON(w, http.StatusOK, checks)
+		return
+	}
+	pr := notReady.New("", "not ready: %s", strings.Join(failing, ", "))
+	body := map[string]any{"type": pr.Type, "title": pr.Title, "status": pr.Status, "detail": pr.Detail}
+	for name, ok := range checks {
+		body[name] = ok
+	}
+	w.Header().Set("Content-Type", problem.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(pr.Status)
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -29,6 +29,12 @@ const (
 // waits for a person.
 var ErrNothingPending = errors.New("no recommendation is pending")
 
+// ErrNoChallenger is returned by ManualPromote and ManualRollback when no
+// challenger is under test.
+var ErrNoChallenger = errors.New("no challenger under test")
+
+var problemNoChallenger = problem.Kind{Slug: "no-challenger", Title: "No challenger under test", Status: http.StatusConflict}
+
 // Status is what GET /v1/rollout/{experiment} returns.
 type Status struct {
 	Experiment  proto.Experiment `json:"experiment"`
@@ -170,7 +176,7 @@ func (s *Service) manual(ctx context.Context, by, reason, action string) (proto.
 		return proto.DecisionEvent{}, err
 	}
 	if exp.Split.Challenger == 0 && exp.Mode != proto.ModeShadow {
-		return proto.DecisionEvent{}, fmt.Errorf("experiment %s: %w: no challenger under test (split %s); start a rollout first", exp.Name, ErrNothingPending, exp.Split)
+		return proto.DecisionEvent{}, fmt.Errorf("experiment %s: %w (split %s); start a rollout first", exp.Name, ErrNoChallenger, exp.Split)
 	}
 	st, rev, err := loadState(ctx, s.kv, s.cfg.Experiment)
 	if err != nil {
@@ -271,8 +277,8 @@ func (s *Service) routes() http.Handler {
 			}
 			ev, err := do(r.Context(), body.By, body.Reason)
 			switch {
-			case errors.Is(err, ErrNothingPending):
-				s.problem(w, http.StatusConflict, "", err.Error())
+			case errors.Is(err, ErrNoChallenger):
+				problem.Write(w, problemNoChallenger.New("", "%s", err.Error()))
 			case err != nil && (strings.HasPrefix(err.Error(), "by:") || strings.HasPrefix(err.Error(), "reason:")):
 				field, _, _ := strings.Cut(err.Error(), ":")
 				s.problem(w, http.StatusBadRequest, field, err.Error())
@@ -316,7 +322,7 @@ func (s *Service) ownExperiment(h http.HandlerFunc) http.HandlerFunc {
 
 // Problem types of the rollout API, by status.
 var problemKinds = map[int]problem.Kind{
-	http.StatusBadRequest:          {Slug: "invalid-input", Title: "Invalid input", Status: http.StatusBadRequest},
+	http.StatusBadRequest:          {Slug: "invalid-request", Title: "Invalid request", Status: http.StatusBadRequest},
 	http.StatusNotFound:            {Slug: "unknown-experiment", Title: "Experiment not controlled here", Status: http.StatusNotFound},
 	http.StatusConflict:            {Slug: "nothing-pending", Title: "No recommendation is pending", Status: http.StatusConflict},
 	http.StatusServiceUnavailable:  {Slug: "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable},

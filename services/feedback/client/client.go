@@ -60,7 +60,7 @@ type Problem struct {
 // Problem types (stable URIs under problem.BaseURI, shared by every
 // endpoint of the platform).
 const (
-	ProblemInvalid     = problem.BaseURI + "invalid-input"
+	ProblemInvalid     = problem.BaseURI + "invalid-request"
 	ProblemTooLarge    = problem.BaseURI + "body-too-large"
 	ProblemMediaType   = problem.BaseURI + "unsupported-media-type"
 	ProblemMethod      = problem.BaseURI + "method-not-allowed"
