@@ -37,6 +37,12 @@ func commands() map[string]command {
 		"rollout":  {"status of the decision engine; approve, reject or start a rollout", runRollout},
 		"sql":      {"query the lakehouse tables with SQL (DuckDB): reports, views, your own queries", runSQL},
 		"tables":   {"list or compact the lakehouse tables (Parquet parts, checkpoints)", runTables},
+
+		// Clients of a running platform's HTTP API and NATS streams (package client).
+		"predict":       {"predict images (JPEG, PNG, DICOM; files or folders) through POST /v1/predict, one line each", runPredict},
+		"batch-predict": {"predict a folder of images with N concurrent requests into a Parquet or CSV file", runBatchPredict},
+		"feedback":      {"record a radiologist's verdict on a prediction (POST /v1/feedback)", runFeedback},
+		"tail":          {"follow the metrics snapshots or the decisions of an experiment over NATS", runTail},
 	}
 }
 
