@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&c.data, "data", "data", "data `dir`: the demo images go to <dir>/demo/chest_xray")
 	fs.StringVar(&c.state, "state", "", "platform state `dir` (NATS store, blobs); default a fresh folder under var/demo, removed at the end unless -keep")
 	fs.BoolVar(&c.keep, "keep", false, "keep the platform state after the run")
-	fs.IntVar(&c.perClass, "n", 2000, "images per class (NORMAL, PNEUMONIA); the run stops early once the scenario has decided")
+	fs.IntVar(&c.perClass, "n", 1500, "images per class (NORMAL, PNEUMONIA); the run stops early once the scenario has decided")
 	fs.Uint64Var(&c.seed, "seed", 7, "seed of the demo images (differs from the training seed: the models have not seen them)")
 	fs.Float64Var(&c.coverage, "feedback", 0.8, "share of predictions that radiologists answer, 0..1")
 	fs.DurationVar(&c.delay, "feedback-delay", 0, "delay between a prediction and its radiologist's answer")
@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&c.verbose, "v", false, "log the platform's events to stderr")
 	fs.StringVar(&c.scenario, "scenario", "promote", "promote: the committed, truly better challenger; rollback: a deliberately degraded challenger; aa: the champion against itself")
 	fs.IntVar(&c.wave, "wave", 100, "images per wave: cases arrive in waves, so that a new split applies to the next ones")
-	stages := fs.String("stages", "50,70,90,100", "rollout stages: the challenger's share in percent at each stage, the last one 100")
+	stages := fs.String("stages", "50,70,100", "rollout stages: the challenger's share in percent at each stage, the last one 100 (the platform default is 50,70,90,100; the 90% stage needs thousands of cases because the champion arm then gets 10%)")
 	fs.StringVar(&c.rolloutMode, "rollout", proto.RolloutAutomatic, "decision engine mode: automatic, or approval (the demo then approves as \"demo-lead\")")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
