@@ -359,41 +359,12 @@ func (rd *renderer) band(i int, yc, hw, amp, floor float64) {
 // drawSegment adds a capsule with a parabolic (or flat-topped) profile.
 // Segments thinner than the grid are widened with their amplitude reduced,
 // keeping the integrated density.
-func drawSegment(g *grid, dst []float32, s segment) {
-	w, amp := s.w, s.amp
-	if minW := 0.9 * g.gs; w < minW {
-		amp *= w / minW
-		w = minW
-	}
-	i0, j0, i1, j1 := g.span(math.Min(s.x0, s.x1)-w, math.Min(s.y0, s.y1)-w, math.Max(s.x0, s.x1)+w, math.Max(s.y0, s.y1)+w)
-	dx, dy := s.x1-s.x0, s.y1-s.y0
-	l2 := dx*dx + dy*dy
-	inv := 0.0
-	if l2 > 0 {
-		inv = 1 / l2
-	}
-	w2 := 1 / (w * w)
-	for j := j0; j <= j1; j++ {
-		y := g.y0 + float64(j)*g.gs
-		row := dst[j*g.w:]
-		for i := i0; i <= i1; i++ {
-			x := g.x0 + float64(i)*g.gs
-			t := clamp(((x-s.x0)*dx+(y-s.y0)*dy)*inv, 0, 1)
-			ex, ey := x-s.x0-t*dx, y-s.y0-t*dy
-			q := (ex*ex + ey*ey) * w2
-			if q >= 1 {
-				continue
-			}
-			if s.flat {
-				q = q * q * q
-			}
-			row[i] += float32(amp * (1 - q))
-		}
-	}
-}
+func drawSegment(g *grid, dst []float32, s segment) { paintSegment(g, dst, s, false) }
 
 // drawSegmentMax is drawSegment combining with max instead of a sum.
-func drawSegmentMax(g *grid, dst []float32, s segment) {
+func drawSegmentMax(g *grid, dst []float32, s segment) { paintSegment(g, dst, s, true) }
+
+func paintSegment(g *grid, dst []float32, s segment, useMax bool) {
 	w, amp := s.w, s.amp
 	if minW := 0.9 * g.gs; w < minW {
 		amp *= w / minW
@@ -421,7 +392,11 @@ func drawSegmentMax(g *grid, dst []float32, s segment) {
 			if s.flat {
 				q = q * q * q
 			}
-			if v := float32(amp * (1 - q)); v > row[i] {
+			v := float32(amp * (1 - q))
+			switch {
+			case !useMax:
+				row[i] += v
+			case v > row[i]:
 				row[i] = v
 			}
 		}
