@@ -78,11 +78,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&c.wave, "wave", 100, "images per wave: cases arrive in waves, so that a new split applies to the next ones")
 	stages := fs.String("stages", "50,70,100", "rollout stages: the challenger's share in percent at each stage, the last one 100 (the platform default is 50,70,90,100; the 90% stage needs thousands of cases because the champion arm then gets 10%)")
 	fs.StringVar(&c.rolloutMode, "rollout", proto.RolloutAutomatic, "decision engine mode: automatic, or approval (the demo then approves as \"demo-lead\")")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
 	}
 	if c.perClass < 1 || c.coverage < 0 || c.coverage > 1 || c.radiologists < 1 || c.wave < 1 {
 		return fmt.Errorf("%w: -n must be >= 1, -feedback within 0..1, -radiologists >= 1, -wave >= 1", errUsage)

@@ -22,6 +22,22 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
+// parseFlags parses args with fs (flag.ContinueOnError): -h gives
+// flag.ErrHelp (exit 0), a bad command line an errUsage error (exit 2).
+// Positional arguments are refused unless positional is set.
+func parseFlags(fs *flag.FlagSet, args []string, positional bool) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if !positional && fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
 // errUsage marks an error caused by bad command-line arguments (exit code 2).
 var errUsage = errors.New("usage")
 

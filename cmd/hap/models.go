@@ -54,11 +54,8 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	uri := fs.String("model", "", "model `URI`: models:/NAME/VERSION, models:/NAME@ALIAS or NAME@VERSION")
 	threshold := fs.Float64("threshold", 0, "rethreshold: the new decision threshold in (0, 1)")
 	experiment := fs.String("experiment", "pneumonia", "experiment whose epoch an alias move starts anew")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args[1:], true); err != nil {
+		return err
 	}
 	nc, err := bus.Connect(*natsURL, "hap-models")
 	if err != nil {

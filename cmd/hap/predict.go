@@ -25,21 +25,6 @@ func urlFlag(fs *flag.FlagSet) *string {
 	return fs.String("url", envOr("HAP_URL", client.DefaultURL), "platform `URL` (env HAP_URL)")
 }
 
-// parseFlags parses args, turning a flag error into a usage error and
-// refusing positional arguments unless positional is set.
-func parseFlags(fs *flag.FlagSet, args []string, positional bool) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if !positional && fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	return nil
-}
-
 // imageExtensions are the files a folder walk sends (compared without case),
 // as the ingestor's folder ingestion.
 var imageExtensions = map[string]bool{".jpeg": true, ".jpg": true, ".png": true, ".dcm": true}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,11 +90,8 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	url := fs.String("url", envOr("HAP_URL", "http://127.0.0.1:8080"), "platform `URL` (env HAP_URL)")
 	expName := fs.String("experiment", "pneumonia", "experiment `name`")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
 	}
 	var snap proto.MetricsSnapshot
 	if err := getJSON(ctx, *url+"/v1/metrics/"+*expName, &snap); err != nil {
@@ -132,11 +128,8 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	expName := fs.String("experiment", "pneumonia", "experiment `name`")
 	by := fs.String("by", os.Getenv("USER"), "who approves, rejects or starts (recorded in the audit log)")
 	reason := fs.String("reason", "", "why (recorded in the audit log)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args[1:], true); err != nil {
+		return err
 	}
 	base := *url + "/v1/rollout/" + *expName
 	switch sub {

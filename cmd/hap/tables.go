@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -93,11 +92,8 @@ with the radiologists' verdicts: is_correct, confusion), verdicts, feedback_once
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, true); err != nil {
+		return err
 	}
 	var text string
 	switch n := btoi(*report != "") + btoi(*expr != "") + btoi(*file != ""); {
@@ -238,11 +234,8 @@ func runTables(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	table := fs.String("table", "", "only this table (default: all)")
 	minParts := fs.Int("min-parts", 2, "compact: least parts in a partition worth merging")
 	maxBytes := fs.Int64("max-bytes", 256<<20, "compact: largest merged file, in bytes")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args[1:], true); err != nil {
+		return err
 	}
 	list := proto.AllTables
 	if *table != "" {
