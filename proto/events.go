@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -373,6 +374,77 @@ type InferenceResult struct {
 	// evaluator counts the result, and feedback on it however late, in that
 	// epoch.
 	Epoch int `json:"epoch"`
+	// InputStats summarises the preprocessed tensor the model ran on (set by
+	// the predictor on status ok; absent in results from before it existed
+	// and from front ends that do not compute it). The drift monitor
+	// compares it with the model's training reference. Check does not look
+	// at it: consumers that use it validate it with InputStats.Check and
+	// ignore an invalid one, so a bad summary never costs the result.
+	InputStats *InputStats `json:"input_stats,omitempty"`
+}
+
+// InputStatsBins is the number of histogram bins of InputStats.
+const InputStatsBins = 16
+
+// InputStats summarises one preprocessed input tensor in one pass: its
+// moments and a fixed-bin histogram.
+//
+// The histogram has InputStatsBins equal-width bins over [Lo, Hi], the
+// range the model's preprocessing can produce: Lo and Hi are the tensor
+// values of gray levels 0 and 255, (0*Scale-Mean)/Std and
+// (255*Scale-Mean)/Std of the model's preprocess spec (for the committed
+// models, Scale 1/255, Mean 0.5, Std 0.25: [-2, 2], so each bin spans 16
+// gray levels). Bin i counts the values v with
+// Lo + i*(Hi-Lo)/InputStatsBins <= v < Lo + (i+1)*(Hi-Lo)/InputStatsBins; the
+// last bin includes Hi, and values outside [Lo, Hi] (none with this
+// preprocessing) are counted in the first or last bin. Histograms are
+// comparable only between tensors of the same preprocessing, which is why
+// drift is measured per model version against that model's reference.
+type InputStats struct {
+	N         int     `json:"n"`    // values in the tensor: channels*height*width
+	Mean      float64 `json:"mean"` // of the tensor values
+	Std       float64 `json:"std"`  // population standard deviation
+	Min       float64 `json:"min"`
+	Max       float64 `json:"max"`
+	Lo        float64 `json:"lo"`        // histogram range, see the type doc
+	Hi        float64 `json:"hi"`        //
+	Histogram []int   `json:"histogram"` // InputStatsBins counts summing to N
+}
+
+// Check validates the statistics: a histogram of InputStatsBins counts that
+// sum to N, finite moments and Lo < Hi.
+func (s *InputStats) Check() error {
+	if s.N < 1 {
+		return fmt.Errorf("input_stats.n %d: must be positive", s.N)
+	}
+	if len(s.Histogram) != InputStatsBins {
+		return fmt.Errorf("input_stats.histogram: %d bins, want %d", len(s.Histogram), InputStatsBins)
+	}
+	total := 0
+	for i, c := range s.Histogram {
+		if c < 0 {
+			return fmt.Errorf("input_stats.histogram[%d] %d: must not be negative", i, c)
+		}
+		total += c
+	}
+	if total != s.N {
+		return fmt.Errorf("input_stats.histogram: counts sum to %d, want n %d", total, s.N)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"mean", s.Mean}, {"std", s.Std}, {"min", s.Min}, {"max", s.Max}, {"lo", s.Lo}, {"hi", s.Hi}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("input_stats.%s %v: must be finite", f.name, f.v)
+		}
+	}
+	if !(s.Lo < s.Hi) {
+		return fmt.Errorf("input_stats: lo %v must be below hi %v", s.Lo, s.Hi)
+	}
+	if s.Std < 0 {
+		return fmt.Errorf("input_stats.std %v: must not be negative", s.Std)
+	}
+	return nil
 }
 
 func (e *InferenceResult) Schema() string { return "inference.result" }

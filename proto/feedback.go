@@ -3,6 +3,7 @@ package proto
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -228,6 +229,54 @@ type ModelMetrics struct {
 	TrafficActual     float64   `json:"traffic_actual"`     // share of served predictions, 0..1
 	TrafficConfigured float64   `json:"traffic_configured"` // configured weight, 0..1
 	Inconsistent      int       `json:"inconsistent_feedback"`
+	// Latency summarises the prediction latency (fetch + preprocess +
+	// inference) of the arm's successful results; nil when none carried one.
+	Latency *LatencySummary `json:"latency_ms,omitempty"`
+}
+
+// LatencySummary are percentiles of prediction latency in milliseconds,
+// estimated from a fixed histogram (LatencyBuckets): each is the upper bound
+// of the bucket holding the percentile, so within one bucket width (about
+// 19%) above the true value.
+type LatencySummary struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	N   int     `json:"n"`
+}
+
+// LatencyBuckets are the upper bounds (milliseconds) of the latency histogram
+// the evaluator keeps per arm: 0.1 ms to about 60 s, 19% apart; a latency
+// above the last bound falls in the last bucket.
+var LatencyBuckets = func() []float64 {
+	var b []float64
+	for v := 0.1; v < 60_000; v *= 1.19 {
+		b = append(b, math.Round(v*1000)/1000)
+	}
+	return b
+}()
+
+// LatencyBucket returns the index in LatencyBuckets of a latency, or -1 for
+// a latency that is not positive (unknown).
+func LatencyBucket(ms float64) int {
+	if !(ms > 0) {
+		return -1
+	}
+	i, _ := slices.BinarySearch(LatencyBuckets, ms)
+	return min(i, len(LatencyBuckets)-1)
+}
+
+// DailyMetrics are the numbers of one arm's results completed on one UTC day
+// (with the feedback on them, however late it came).
+type DailyMetrics struct {
+	Date         string    `json:"date"` // YYYY-MM-DD, UTC
+	Arm          string    `json:"arm"`
+	ModelName    string    `json:"served_model_name"`
+	ModelVersion string    `json:"model_version"`
+	Predictions  int       `json:"predictions"`
+	Feedback     int       `json:"feedback"`
+	Confusion    Confusion `json:"confusion"`
+	Accuracy     float64   `json:"accuracy"`
 }
 
 // Fill computes the derived ratios from the counts.
@@ -256,7 +305,13 @@ type MetricsSnapshot struct {
 	// has results, sorted by epoch. Models above are cumulative over all
 	// epochs; a rollout stage is judged on its own epoch only.
 	Epochs []EpochMetrics `json:"epochs,omitempty"`
+	// Daily are the per-day numbers of each arm, oldest first, for the last
+	// MaxDailyMetrics days that have results.
+	Daily []DailyMetrics `json:"daily,omitempty"`
 }
+
+// MaxDailyMetrics bounds MetricsSnapshot.Daily (days, each with both arms).
+const MaxDailyMetrics = 31
 
 // EpochMetrics are the numbers of one epoch of an experiment: every result
 // routed in that epoch, with the feedback on it however late it came.

@@ -34,6 +34,9 @@ const (
 	// StreamDeadLetter holds messages a consumer terminated as poison, with the
 	// reason, so that nothing is dropped silently.
 	StreamDeadLetter = "DEADLETTER"
+	// StreamAlerts holds alerts (DriftAlert): one message per state change
+	// (firing, resolved), for pagers and dashboards.
+	StreamAlerts = "ALERTS"
 )
 
 // Subject prefixes, one per stream.
@@ -44,6 +47,7 @@ const (
 	prefixMetrics   = "metrics"
 	prefixDecisions = "decisions"
 	prefixDead      = "deadletter"
+	prefixAlerts    = "alerts"
 )
 
 // Subjects with no variable token.
@@ -79,12 +83,14 @@ func StreamSubjects(stream string) (string, error) {
 		return prefixDecisions + ".>", nil
 	case StreamDeadLetter:
 		return prefixDead + ".>", nil
+	case StreamAlerts:
+		return prefixAlerts + ".>", nil
 	}
 	return "", fmt.Errorf("stream %q: unknown", stream)
 }
 
 // AllStreams lists every stream in creation order.
-var AllStreams = []string{StreamXRay, StreamInference, StreamFeedback, StreamMetrics, StreamDecisions, StreamDeadLetter}
+var AllStreams = []string{StreamXRay, StreamInference, StreamFeedback, StreamMetrics, StreamDecisions, StreamDeadLetter, StreamAlerts}
 
 // DeadLetterSubject is where a consumer records a poison message:
 // deadletter.<consumer>.
@@ -129,6 +135,27 @@ const MetricsExperimentsAll = prefixMetrics + ".*.experiment"
 // MetricsAll matches every metrics subject (what dashboards subscribe to).
 const MetricsAll = prefixMetrics + ".>"
 
+// MetricsDriftSubject carries the DriftReport of every (arm, model version)
+// of an experiment: metrics.<experiment>.drift.
+func MetricsDriftSubject(experiment string) string {
+	return prefixMetrics + "." + mustToken("experiment", experiment) + ".drift"
+}
+
+// MetricsDriftAll matches the DriftReport subjects of every experiment.
+const MetricsDriftAll = prefixMetrics + ".*.drift"
+
+// DriftAlertSubject carries the DriftAlert state changes (firing, resolved)
+// of an experiment: alerts.<experiment>.drift.
+func DriftAlertSubject(experiment string) string {
+	return prefixAlerts + "." + mustToken("experiment", experiment) + ".drift"
+}
+
+// DriftAlertsAll matches the DriftAlert subjects of every experiment.
+const DriftAlertsAll = prefixAlerts + ".*.drift"
+
+// AlertsAll matches every alert subject (what pagers subscribe to).
+const AlertsAll = prefixAlerts + ".>"
+
 // DecisionSubject carries the decisions of an experiment: decisions.<experiment>.
 func DecisionSubject(experiment string) string {
 	return prefixDecisions + "." + mustToken("experiment", experiment)
@@ -144,6 +171,9 @@ const (
 	ConsumerFeedback          = "feedback"
 	ConsumerEvaluatorResults  = "evaluator-results"
 	ConsumerEvaluatorFeedback = "evaluator-feedback"
+	// ConsumerDriftResults feeds the drift monitor (services/drift) with
+	// inference results.
+	ConsumerDriftResults = "drift-results"
 )
 
 // TableConsumer is the durable consumer that feeds a lakehouse table:
@@ -214,6 +244,11 @@ const (
 	// publish acknowledgement and does not store it. The consumer publishes its
 	// answer (same JSON as the HTTP response) to this subject.
 	HeaderReplyTo = "Hap-Reply-To"
+	// HeaderTraceParent carries the W3C Trace Context of the event (package
+	// trace): version 00, the trace id shared by every hop of one request from
+	// ingestion to feedback, the span id of the hop that published it, flags.
+	// It is also the HTTP header the ingestor and the feedback API accept.
+	HeaderTraceParent = "traceparent"
 )
 
 // ValidToken reports whether s can be used as one token of a subject or key:
