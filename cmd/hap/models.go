@@ -33,6 +33,7 @@ const modelsUsage = `usage: hap models <command> [flags]
   describe -model URI                          the version record, its metadata (model card), aliases
   resolve URI                                  print the version a models:/ URI names
   rethreshold -model URI -threshold T          register a copy with another decision threshold
+  reference [-n N] [-write] F.onnx...          compute the drift reference on training images, store it in the file (offline)
 
 Model URIs: models:/NAME/VERSION, models:/NAME@ALIAS (ALIAS: champion, challenger), NAME@VERSION.
 Flags: -nats URL (env NATS_URL, default nats://127.0.0.1:4222), -by NAME (audit), -experiment NAME.`
@@ -44,6 +45,9 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: want a subcommand", errUsage)
 	}
 	sub := args[0]
+	if sub == "reference" {
+		return runModelsReference(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("models "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", envOr("NATS_URL", nats.DefaultURL), "NATS server `url`")
