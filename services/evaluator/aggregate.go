@@ -1,6 +1,7 @@
 package evaluator
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -36,6 +37,8 @@ type armContribution struct {
 	epoch      int
 	arm        string
 	counts     counts
+	day        string // UTC date of the result's completion, "" when unknown
+	latency    int    // proto.LatencyBucket of an ok result's latency, -1 for none
 }
 
 // pairContribution is a request that both arms answered (status ok) in the
@@ -95,7 +98,9 @@ func contribute(st *RequestState, policy Policy) contribution {
 		}
 		exp := experimentOf(r)
 		var n counts
+		latency := -1
 		if r.Status == proto.StatusOK {
+			latency = proto.LatencyBucket(r.LatencyMS)
 			n.Predictions = 1
 			if r.Served {
 				n.Served = 1
@@ -111,7 +116,7 @@ func contribute(st *RequestState, policy Policy) contribution {
 		} else {
 			n.Errors = 1
 		}
-		c.arms[c.nArms] = armContribution{experiment: exp, epoch: r.Epoch, arm: arm, counts: n}
+		c.arms[c.nArms] = armContribution{experiment: exp, epoch: r.Epoch, arm: arm, counts: n, day: dayOf(r), latency: latency}
 		c.nArms++
 		if v.NeedsAdjudication && !slices.Contains(c.adjudication[:c.nAdjudication], exp) {
 			c.adjudication[c.nAdjudication] = exp
@@ -132,6 +137,47 @@ func contribute(st *RequestState, policy Policy) contribution {
 		}
 	}
 	return c
+}
+
+// dayOf is the UTC date a result completed (routed, for results without a
+// completion time), "" when neither is known.
+func dayOf(r ArmResult) string {
+	at := r.CompletedAt
+	if at.IsZero() {
+		at = r.RoutedAt
+	}
+	if at.IsZero() {
+		return ""
+	}
+	return at.UTC().Format(time.DateOnly)
+}
+
+// dayArm keys the per-day numbers of an arm.
+type dayArm struct{ day, arm string }
+
+// latencyHist counts ok results per proto.LatencyBuckets bucket.
+type latencyHist []int
+
+func (h latencyHist) summary() *proto.LatencySummary {
+	n := 0
+	for _, c := range h {
+		n += c
+	}
+	if n == 0 {
+		return nil
+	}
+	q := func(p float64) float64 {
+		rank := int(math.Ceil(p * float64(n)))
+		acc := 0
+		for i, c := range h {
+			acc += c
+			if acc >= rank {
+				return proto.LatencyBuckets[i]
+			}
+		}
+		return proto.LatencyBuckets[len(h)-1]
+	}
+	return &proto.LatencySummary{P50: q(0.50), P90: q(0.90), P99: q(0.99), N: n}
 }
 
 // seen is a value with the time it was observed at; later observations win.
@@ -160,15 +206,61 @@ type experimentAgg struct {
 	mode         seen[string]
 	models       map[string]*seen[model]
 	epochs       map[int]*epochAgg
+	latency      map[string]latencyHist
+	days         map[dayArm]*counts
+	dayModels    map[dayArm]*seen[model]
 }
 
 func newExperimentAgg() *experimentAgg {
-	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}, epochs: map[int]*epochAgg{}}
+	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}, epochs: map[int]*epochAgg{},
+		latency: map[string]latencyHist{}, days: map[dayArm]*counts{}, dayModels: map[dayArm]*seen[model]{}}
 	for _, arm := range proto.Arms {
 		e.arms[arm] = &counts{}
 		e.models[arm] = &seen[model]{}
+		e.latency[arm] = make(latencyHist, len(proto.LatencyBuckets))
 	}
 	return e
+}
+
+// day returns the counts of an arm on a day.
+func (e *experimentAgg) day(k dayArm) *counts {
+	c := e.days[k]
+	if c == nil {
+		c = &counts{}
+		e.days[k] = c
+	}
+	return c
+}
+
+// daily renders the per-day numbers of the last proto.MaxDailyMetrics days
+// with results, oldest first, champion before challenger.
+func (e *experimentAgg) daily() []proto.DailyMetrics {
+	var days []string
+	for k, c := range e.days {
+		if *c != (counts{}) && !slices.Contains(days, k.day) {
+			days = append(days, k.day)
+		}
+	}
+	slices.Sort(days)
+	if len(days) > proto.MaxDailyMetrics {
+		days = days[len(days)-proto.MaxDailyMetrics:]
+	}
+	var out []proto.DailyMetrics
+	for _, d := range days {
+		for _, arm := range proto.Arms {
+			c, ok := e.days[dayArm{d, arm}]
+			if !ok || *c == (counts{}) {
+				continue
+			}
+			dm := proto.DailyMetrics{Date: d, Arm: arm, Predictions: c.Predictions, Feedback: c.Feedback,
+				Confusion: c.Confusion, Accuracy: c.Confusion.Accuracy()}
+			if md := e.dayModels[dayArm{d, arm}]; md != nil {
+				dm.ModelName, dm.ModelVersion = md.v.name, md.v.version
+			}
+			out = append(out, dm)
+		}
+	}
+	return out
 }
 
 func (e *experimentAgg) epoch(n int) *epochAgg {
@@ -219,6 +311,7 @@ type aggregates struct {
 	unattributed int
 	dirty        map[string]bool
 	changed      chan struct{} // signalled (capacity 1) when dirty gains an entry
+	review       *reviewIndex  // follows every state transition; nil: none
 }
 
 func newAggregates() *aggregates {
@@ -239,6 +332,12 @@ func (a *aggregates) addLocked(c contribution, sign int) {
 		e := a.exp(ac.experiment)
 		e.arms[ac.arm].add(ac.counts, sign)
 		e.epoch(ac.epoch).arms[ac.arm].add(ac.counts, sign)
+		if ac.day != "" {
+			e.day(dayArm{ac.day, ac.arm}).add(ac.counts, sign)
+		}
+		if ac.latency >= 0 {
+			e.latency[ac.arm][ac.latency] += sign
+		}
 		a.dirty[ac.experiment] = true
 	}
 	if p := c.pair; p.ok {
@@ -282,6 +381,13 @@ func (a *aggregates) observeLocked(st *RequestState) {
 		}
 		md := model{r.ModelName, r.ModelVersion}
 		changed = e.models[arm].observe(md, at) || changed
+		if d := dayOf(r); d != "" {
+			k := dayArm{d, arm}
+			if e.dayModels[k] == nil {
+				e.dayModels[k] = &seen[model]{}
+			}
+			changed = e.dayModels[k].observe(md, at) || changed
+		}
 		ep := e.epoch(r.Epoch)
 		changed = ep.split.observe(r.ConfiguredSplit, at) || changed
 		changed = ep.models[arm].observe(md, at) || changed
@@ -310,6 +416,7 @@ func (a *aggregates) apply(old, cur contribution, st *RequestState) {
 		}
 	}
 	a.observeLocked(st)
+	a.review.observe(st)
 	if len(a.dirty) > before {
 		a.signal()
 	}
@@ -378,6 +485,10 @@ func (a *aggregates) snapshot(name string) (snap proto.MetricsSnapshot, ok bool)
 	snap.Split = e.split.v
 	snap.Adjudication = e.adjudication
 	snap.Models = armMetrics(e.arms, e.models, e.split)
+	for i := range snap.Models {
+		snap.Models[i].Latency = e.latency[snap.Models[i].Arm].summary()
+	}
+	snap.Daily = e.daily()
 	epochs := make([]int, 0, len(e.epochs))
 	for n, ep := range e.epochs {
 		if !ep.empty() {

@@ -48,6 +48,10 @@ type Config struct {
 	// MaxFeedbackPerRequest bounds the distinct feedback kept per request; a
 	// feedback beyond it is dead-lettered.
 	MaxFeedbackPerRequest int
+	// ReviewQueueMax bounds the in-memory review queue (the most recent
+	// served predictions without feedback; older ones are left out of the
+	// list, not out of the metrics).
+	ReviewQueueMax int
 	// ShutdownTimeout bounds the HTTP drain and the final publication.
 	ShutdownTimeout time.Duration
 	// Now is the clock of state timestamps and snapshots.
@@ -67,6 +71,7 @@ func DefaultConfig() Config {
 		OpTimeout:             5 * time.Second,
 		MaxCASRetries:         50,
 		MaxFeedbackPerRequest: 100,
+		ReviewQueueMax:        20000,
 		ShutdownTimeout:       10 * time.Second,
 		Now:                   time.Now,
 	}
@@ -102,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFeedbackPerRequest == 0 {
 		c.MaxFeedbackPerRequest = d.MaxFeedbackPerRequest
+	}
+	if c.ReviewQueueMax == 0 {
+		c.ReviewQueueMax = d.ReviewQueueMax
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
@@ -145,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFeedbackPerRequest < 1 {
 		return fmt.Errorf("evaluator config: max_feedback_per_request %d: must be at least 1", c.MaxFeedbackPerRequest)
+	}
+	if c.ReviewQueueMax < 1 {
+		return fmt.Errorf("evaluator config: review_queue_max %d: must be at least 1", c.ReviewQueueMax)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("evaluator config: shutdown_timeout %s: must be positive", c.ShutdownTimeout)

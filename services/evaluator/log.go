@@ -12,4 +12,5 @@ const (
 	logModelVersion = "model_version"
 	logRequestID    = "request_id"
 	logSnapshotID   = "snapshot_id"
+	logTraceID      = "trace_id"
 )

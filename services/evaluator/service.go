@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
@@ -26,6 +27,8 @@ type Deps struct {
 	JS jetstream.JetStream
 	// Logger receives the service's logs (default: discarded).
 	Logger *slog.Logger
+	// Metrics registers the evaluator's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the evaluator. Run it once; Handler and Snapshot serve the
@@ -35,9 +38,11 @@ type Service struct {
 	js      jetstream.JetStream
 	log     *slog.Logger
 	agg     *aggregates
+	review  *reviewIndex
 	handler http.Handler
 	kv      jetstream.KeyValue // set by Run before ready is closed
 	ready   chan struct{}
+	met     *metrics
 
 	keyLocks [256]sync.Mutex // serialize updates of one key (by hash)
 	lockSeed maphash.Seed
@@ -74,12 +79,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		js:      deps.JS,
 		log:     log.With("service", "evaluator"),
 		agg:     newAggregates(),
+		review:  newReviewIndex(cfg.ReviewQueueMax),
 		ready:   make(chan struct{}),
 		badName: map[string]bool{},
 		done:    make(chan struct{}),
 		unsure:  map[string]unsureWrite{},
 	}
+	s.agg.review = s.review
 	s.lockSeed = maphash.MakeSeed()
+	s.met = newMetrics(deps.Metrics, s)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -161,6 +169,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("evaluator: %w", err)
 	}
+	s.met.loaded(n)
 	close(s.ready)
 	s.log.Info("state loaded", "requests", n, "experiments", len(s.agg.names()), "duration", time.Since(start).String())
 
@@ -234,7 +243,8 @@ func (s *Service) handleResult(ctx context.Context, m jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("join result request_id=%s arm=%s: %w", r.RequestID, r.Arm, err)
 	}
-	s.log.DebugContext(ctx, "result joined", logRequestID, r.RequestID, logArm, r.Arm, logModel, r.ModelName,
+	s.met.processedEvent(eventResult)
+	s.log.DebugContext(ctx, "result joined", logRequestID, r.RequestID, logTraceID, bus.TraceOf(m.Headers(), r.RequestID).TraceID.String(), logArm, r.Arm, logModel, r.ModelName,
 		logModelVersion, r.ModelVersion, "status", r.Status, "changed", changed)
 	return nil
 }
@@ -251,7 +261,8 @@ func (s *Service) handleFeedback(ctx context.Context, m jetstream.Msg) error {
 	if err != nil {
 		return fmt.Errorf("join feedback %s request_id=%s: %w", f.FeedbackID, f.RequestID, err)
 	}
-	s.log.DebugContext(ctx, "feedback joined", logRequestID, f.RequestID, logFeedbackID, f.FeedbackID,
+	s.met.processedEvent(eventFeedback)
+	s.log.DebugContext(ctx, "feedback joined", logRequestID, f.RequestID, logTraceID, bus.TraceOf(m.Headers(), f.RequestID).TraceID.String(), logFeedbackID, f.FeedbackID,
 		logGroundTruth, f.GroundTruth, "changed", changed)
 	return nil
 }

@@ -44,6 +44,12 @@ type ArmResult struct {
 	// Epoch is the experiment epoch the request was routed in (0 in states
 	// and results from before epochs existed).
 	Epoch int `json:"epoch"`
+	// LatencyMS is the prediction latency (fetch + preprocess + inference).
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// ImageKey and ImageFormat locate the de-identified bronze image (for
+	// the review page); empty in states from before they were kept.
+	ImageKey    string `json:"image_key,omitempty"`
+	ImageFormat string `json:"image_format,omitempty"`
 }
 
 // FeedbackEntry is what the evaluator keeps of one proto.FeedbackRecorded
@@ -127,6 +133,9 @@ func resultOf(r *proto.InferenceResult) ArmResult {
 		RoutedAt:        r.RoutedAt.UTC(),
 		CompletedAt:     r.CompletedAt.UTC(),
 		Epoch:           r.Epoch,
+		LatencyMS:       r.LatencyMS,
+		ImageKey:        r.Image.Key,
+		ImageFormat:     r.Image.Format,
 	}
 }
 

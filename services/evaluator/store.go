@@ -93,6 +93,7 @@ func (s *Service) settle(key string, entry jetstream.KeyValueEntry) {
 	switch {
 	case entry != nil && bytes.Equal(entry.Value(), u.data):
 		s.agg.apply(u.old, contribute(u.cur, s.cfg.Policy), u.cur)
+		s.met.stateWritten(u.rev == 0)
 		s.log.Info("unsure state write had succeeded", logKey, key, logRequestID, u.cur.RequestID)
 	case entry == nil || entry.Revision() == u.rev:
 		// It did not happen.
@@ -159,6 +160,7 @@ func (s *Service) tryUpdate(ctx context.Context, key, requestID string, mutate f
 		return false, fmt.Errorf("write state %s: %w", key, err)
 	}
 	s.agg.apply(oldC, contribute(cur, s.cfg.Policy), cur)
+	s.met.stateWritten(rev == 0)
 	return true, nil
 }
 

@@ -7,4 +7,5 @@ const (
 	logGroundTruth = "ground_truth"
 	logRequestID   = "request_id"
 	logSubject     = "subject"
+	logTraceID     = "trace_id"
 )

@@ -18,7 +18,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback/client"
@@ -31,6 +33,8 @@ type Deps struct {
 	JS jetstream.JetStream
 	// Logger receives the service's logs (default: discarded).
 	Logger *slog.Logger
+	// Metrics registers the service's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the feedback service. Handler may be used on its own; Run adds
@@ -40,6 +44,7 @@ type Service struct {
 	js      jetstream.JetStream
 	log     *slog.Logger
 	handler http.Handler
+	met     *metrics
 
 	mu      sync.Mutex
 	running bool
@@ -62,7 +67,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, js: deps.JS, log: log.With("service", "feedback")}
+	s := &Service{cfg: cfg, js: deps.JS, log: log.With("service", "feedback"), met: newMetrics(deps.Metrics)}
 	mux := http.NewServeMux()
 	mux.HandleFunc(client.Path, s.serveFeedback)
 	s.handler = mux
@@ -211,8 +216,13 @@ func (s *Service) serveFeedback(w http.ResponseWriter, r *http.Request) {
 	}
 	// Finish a started recording even if the client goes away: a retry is
 	// idempotent, but a completed one saves it.
-	ctx := context.WithoutCancel(r.Context())
-	rec, sub, err := s.submit(ctx, raw, SourceAPI)
+	ctx := withTrace(context.WithoutCancel(r.Context()), r.Header.Get(proto.HeaderTraceParent))
+	signedIn := ""
+	if id, ok := auth.Authenticated(r.Context()); ok {
+		signedIn = id.ID
+	}
+	rec, sub, err := s.submit(ctx, raw, SourceAPI, signedIn)
+	s.met.submitted(rec, err)
 	if err != nil {
 		reqID := ""
 		if sub != nil {
@@ -253,7 +263,9 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 // error; for a temporary failure it returns the error so bus retries.
 func (s *Service) handleSubmit(ctx context.Context, m jetstream.Msg) error {
 	replyTo := m.Headers().Get(proto.HeaderReplyTo)
-	rec, sub, err := s.submit(ctx, m.Data(), SourceNATS)
+	ctx = withTrace(ctx, m.Headers().Get(proto.HeaderTraceParent))
+	rec, sub, err := s.submit(ctx, m.Data(), SourceNATS, "")
+	s.met.submitted(rec, err)
 	if err == nil {
 		s.reply(replyTo, rec, rec.RequestID)
 		return nil
@@ -283,7 +295,7 @@ func (s *Service) reject(ctx context.Context, m jetstream.Msg, reqID string, e *
 		Body:       truncateUTF8(string(m.Data()), 4096),
 		RejectedAt: s.cfg.Now().UTC(),
 	}
-	msg, err := bus.NewMsg(proto.SubjectFeedbackRejected, ev)
+	msg, err := bus.NewMsgWith(proto.SubjectFeedbackRejected, ev, bus.TraceHeader(traceFor(ctx, reqID)))
 	if err != nil {
 		return fmt.Errorf("encode feedback rejection: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback/client"
+	"github.com/healthcare-ai/platform/trace"
 )
 
 // Sources stamped on recorded feedback when the submission names none.
@@ -180,7 +181,7 @@ func DeriveFeedbackID(sub proto.FeedbackSubmission, groundTruth string) string {
 
 // record publishes the recorded event of a validated submission and waits for
 // JetStream's acknowledgement.
-func (s *Service) record(ctx context.Context, sub *proto.FeedbackSubmission, gt string) (*client.Receipt, error) {
+func (s *Service) record(ctx context.Context, sub *proto.FeedbackSubmission, gt string, tp trace.Parent) (*client.Receipt, error) {
 	ev := &proto.FeedbackRecorded{
 		FeedbackID:    sub.FeedbackID,
 		RequestID:     sub.RequestID,
@@ -194,7 +195,7 @@ func (s *Service) record(ctx context.Context, sub *proto.FeedbackSubmission, gt 
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	ack, err := bus.Publish(pctx, s.js, proto.SubjectFeedbackRecorded, ev)
+	ack, err := bus.PublishWith(pctx, s.js, proto.SubjectFeedbackRecorded, ev, bus.TraceHeader(tp))
 	if err != nil {
 		return nil, &Error{kind: kindUnavailable, Err: fmt.Errorf("record feedback %s: %w", ev.FeedbackID, err)}
 	}
@@ -204,7 +205,11 @@ func (s *Service) record(ctx context.Context, sub *proto.FeedbackSubmission, gt 
 // submit runs the whole path shared by HTTP and NATS: parse, validate, record.
 // It returns the (possibly partial) submission for logging and rejection
 // events.
-func (s *Service) submit(ctx context.Context, raw []byte, defaultSource string) (*client.Receipt, *proto.FeedbackSubmission, error) {
+//
+// signedIn is the id of the authenticated user who sent it over HTTP (empty
+// on NATS, or with authentication off): the feedback is recorded under that
+// id, and a different radiologist_id in the body is refused.
+func (s *Service) submit(ctx context.Context, raw []byte, defaultSource, signedIn string) (*client.Receipt, *proto.FeedbackSubmission, error) {
 	if int64(len(raw)) > s.cfg.MaxBodyBytes {
 		return nil, nil, &Error{kind: kindTooLarge, Field: "body", Err: fmt.Errorf("body: %d bytes, larger than the limit of %d", len(raw), s.cfg.MaxBodyBytes)}
 	}
@@ -212,15 +217,22 @@ func (s *Service) submit(ctx context.Context, raw []byte, defaultSource string) 
 	if err != nil {
 		return nil, sub, err
 	}
+	if signedIn != "" {
+		if given := strings.TrimSpace(sub.RadiologistID); given != "" && given != signedIn {
+			return nil, sub, invalid("radiologist_id", "radiologist_id %q: you are signed in as %q and feedback is recorded under your sign-in; leave radiologist_id out", given, signedIn)
+		}
+		sub.RadiologistID = signedIn
+	}
 	gt, err := validate(sub, defaultSource)
 	if err != nil {
 		return nil, sub, err
 	}
-	rec, err := s.record(ctx, sub, gt)
+	tp := traceFor(ctx, sub.RequestID)
+	rec, err := s.record(ctx, sub, gt, tp)
 	if err != nil {
 		return nil, sub, err
 	}
-	s.log.InfoContext(ctx, "feedback recorded", logRequestID, rec.RequestID, logFeedbackID, rec.FeedbackID,
+	s.log.InfoContext(ctx, "feedback recorded", logRequestID, rec.RequestID, logTraceID, tp.TraceID.String(), logFeedbackID, rec.FeedbackID,
 		logGroundTruth, rec.GroundTruth, "source", sub.Source, "duplicate", rec.Duplicate)
 	return rec, sub, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/trace"
 )
 
 // HTTP headers accepted in place of the form fields of the same meaning.
@@ -109,6 +110,15 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
+// traceOf returns the request's valid traceparent header, else zero.
+func traceOf(r *http.Request) trace.Parent { return parseTrace(r.Header.Get(proto.HeaderTraceParent)) }
+
+// parseTrace returns the traceparent v when it is valid, else zero.
+func parseTrace(v string) trace.Parent {
+	p, _ := trace.Parse(v)
+	return p
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -139,6 +149,7 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, before func(req
 		ClientRequestID: r.Header.Get(HeaderClientRequestID),
 		PatientID:       r.Header.Get(HeaderPatientID),
 		StudyID:         r.Header.Get(HeaderStudyID),
+		Trace:           traceOf(r),
 	}
 	if before != nil {
 		before(meta.RequestID)

@@ -38,6 +38,7 @@ func (s *Service) handleSubmit(ctx context.Context, msg jetstream.Msg) error {
 		StudyID:         ev.StudyID,
 		DatasetLabel:    ev.DatasetLabel,
 		DatasetSplit:    ev.DatasetSplit,
+		Trace:           parseTrace(msg.Headers().Get(proto.HeaderTraceParent)),
 	}
 	if meta.Source == "" {
 		meta.Source = proto.SourcePACS

@@ -12,10 +12,12 @@ import (
 	"image/png"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/trace"
 	"github.com/healthcare-ai/platform/xray/dicom"
 	"github.com/healthcare-ai/platform/xray/preprocess"
 )
@@ -38,6 +40,12 @@ type Meta struct {
 	// are known for data sets.
 	DatasetLabel string
 	DatasetSplit string
+	// Trace is the W3C traceparent of the request that brought the image in
+	// (HTTP header or NATS header traceparent). The event is published with a
+	// child of it (same trace id, new span id); when it is zero, of the one
+	// the context carries (trace.NewContext); when that is absent too, in a
+	// new trace.
+	Trace trace.Parent
 }
 
 // ErrInvalidMeta is wrapped when Meta itself is unusable (e.g. a malformed
@@ -89,6 +97,7 @@ func (s *Service) ingest(ctx context.Context, data []byte, sum string, meta Meta
 	if err != nil {
 		return proto.ImageIngested{}, false, err
 	}
+	defer s.met.since(meta.Source, time.Now())
 	if sum == "" && len(data) > 0 {
 		h := sha256.Sum256(data)
 		sum = hex.EncodeToString(h[:])
@@ -148,11 +157,13 @@ func (s *Service) ingest(ctx context.Context, data []byte, sum string, meta Meta
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	ack, err := bus.Publish(pctx, s.js, proto.SubjectImageIngested, &ev)
+	tp := outgoing(ctx, meta, ev.RequestID)
+	ack, err := bus.PublishWith(pctx, s.js, proto.SubjectImageIngested, &ev, bus.TraceHeader(tp))
 	if err != nil {
 		return proto.ImageIngested{}, false, fmt.Errorf("ingest %s: announce image (stored at %s): %w", describe(meta), key, err)
 	}
-	s.log.Info("image ingested", attrRequestID, ev.RequestID, attrImageID, ev.ImageID, attrSource, ev.Source,
+	s.met.ingestedImage(ev.Source, ack.Duplicate)
+	s.log.Info("image ingested", attrRequestID, ev.RequestID, attrTraceID, tp.TraceID.String(), attrImageID, ev.ImageID, attrSource, ev.Source,
 		attrFile, ev.FileName, "key", key, "duplicate", ack.Duplicate, "dicom", info.dicom != nil)
 	return ev, ack.Duplicate, nil
 }
@@ -395,12 +406,29 @@ func (s *Service) rejectCause(ctx context.Context, meta Meta, size int64, sum, c
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
-	ack, err := bus.Publish(pctx, s.js, proto.SubjectImageRejected, &ev)
+	tp := outgoing(ctx, meta, ev.RequestID)
+	ack, err := bus.PublishWith(pctx, s.js, proto.SubjectImageRejected, &ev, bus.TraceHeader(tp))
 	if err != nil {
 		return fmt.Errorf("record rejection (%s) of %s: %w", code, describe(meta), err)
 	}
-	s.log.Warn("image rejected", attrRequestID, ev.RequestID, attrSource, ev.Source, attrFile, ev.FileName, attrCode, code, "reason", reason)
+	s.met.rejectedInput(code, ack.Duplicate)
+	s.log.Warn("image rejected", attrRequestID, ev.RequestID, attrTraceID, tp.TraceID.String(), attrSource, ev.Source, attrFile, ev.FileName, attrCode, code, "reason", reason)
 	return &Rejection{Event: ev, dup: ack.Duplicate, cause: cause}
+}
+
+// outgoing is the traceparent of the events of one input: a child of
+// meta.Trace, else of the context's, else one derived from the request id
+// (trace.FromRequestID), the same the feedback service derives for a
+// feedback that brings no traceparent: so a request keeps one trace id from
+// ingest to feedback unless a client starts its own trace.
+func outgoing(ctx context.Context, meta Meta, requestID string) trace.Parent {
+	if meta.Trace.IsValid() {
+		return meta.Trace.Child()
+	}
+	if p, ok := trace.FromContext(ctx); ok {
+		return p.Child()
+	}
+	return trace.FromRequestID(requestID)
 }
 
 func truncate(s string, n int) string {

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
@@ -62,6 +63,7 @@ const (
 	attrFile      = "file"
 	attrSource    = "source"
 	attrCode      = "reason_code"
+	attrTraceID   = "trace_id"
 )
 
 // Config configures the ingestor.
@@ -196,6 +198,8 @@ type Deps struct {
 	// Now stamps events and picks the date folder of new images; default
 	// time.Now.
 	Now func() time.Time
+	// Metrics registers the ingestor's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the ingestor.
@@ -207,6 +211,7 @@ type Service struct {
 	now     func() time.Time
 	decode  chan struct{} // semaphore of full decodes
 	uploads chan struct{} // semaphore of HTTP uploads
+	met     *metrics
 
 	inboxOnce sync.Mutex
 	inbox     jetstream.ObjectStore
@@ -241,6 +246,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		now:     deps.Now,
 		decode:  make(chan struct{}, cfg.DecodeConcurrency),
 		uploads: make(chan struct{}, cfg.MaxUploads),
+		met:     newMetrics(deps.Metrics),
 	}, nil
 }
 

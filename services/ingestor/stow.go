@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/trace"
 	"github.com/healthcare-ai/platform/xray/dicom"
 )
 
@@ -154,7 +155,7 @@ func (s *Service) handleSTOW(w http.ResponseWriter, r *http.Request) {
 	}
 	// Once a part is read, finish ingesting it even if the client goes away:
 	// the stored image and its event must agree.
-	ctx := context.WithoutCancel(r.Context())
+	ctx := trace.NewContext(context.WithoutCancel(r.Context()), traceOf(r))
 	body := http.MaxBytesReader(w, r.Body, s.cfg.StowMaxBytes)
 	mr := multipart.NewReader(body, params["boundary"])
 

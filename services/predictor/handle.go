@@ -22,6 +22,9 @@ type Prediction struct {
 	Probability float64 // P(PNEUMONIA)
 	Threshold   float64
 	Latency     time.Duration // preprocessing + inference
+	// Input summarises the tensor the model ran on (nil if it could not be
+	// summarised), for drift monitoring.
+	Input *proto.InputStats
 }
 
 // ErrBadImage is wrapped by Predict for an image the model cannot use.
@@ -43,12 +46,13 @@ func (s *Service) Predict(ctx context.Context, arm string, data []byte) (Predict
 	if err != nil {
 		return Prediction{}, fmt.Errorf("%w: %w", ErrBadImage, err)
 	}
+	input := InputStats(am.spec, res.Tensor)
 	p, err := am.m.PredictOne(ctx, res.Tensor)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("run %s version %s: %w", am.ref.Name, am.ref.Version, err)
 	}
 	md := am.m.Metadata()
-	return Prediction{Model: am.ref, Label: am.m.Label(p), Probability: p, Threshold: md.Threshold, Latency: time.Since(start)}, nil
+	return Prediction{Model: am.ref, Label: am.m.Label(p), Probability: p, Threshold: md.Threshold, Latency: time.Since(start), Input: input}, nil
 }
 
 func (s *Service) handle(arm string) bus.Handler {
@@ -64,10 +68,12 @@ func (s *Service) handle(arm string) bus.Handler {
 		if err != nil {
 			return err
 		}
-		if _, err := bus.Publish(ctx, s.deps.JS, proto.InferenceResultSubject(arm), res); err != nil {
+		tp := bus.TraceOf(msg.Headers(), req.RequestID).Child()
+		if _, err := bus.PublishWith(ctx, s.deps.JS, proto.InferenceResultSubject(arm), res, bus.TraceHeader(tp)); err != nil {
 			return err
 		}
-		log := s.log.With("request_id", req.RequestID, "arm", arm)
+		s.met.published(res)
+		log := s.log.With("request_id", req.RequestID, "trace_id", tp.TraceID.String(), "arm", arm)
 		if res.Status == proto.StatusOK {
 			log.Debug("prediction", "model", res.ModelName, "model_version", res.ModelVersion, "label", res.Label, "probability", res.Probability)
 		} else {
@@ -115,6 +121,7 @@ func (s *Service) infer(ctx context.Context, arm string, req *proto.InferenceReq
 	res.Status, res.StatusCode = proto.StatusOK, http.StatusOK
 	res.ModelName, res.ModelVersion = p.Model.Name, p.Model.Version
 	res.Label, res.Probability, res.Threshold = p.Label, p.Probability, p.Threshold
+	res.InputStats = p.Input
 	res.LatencyMS = ms(time.Since(start))
 	res.CompletedAt = s.cfg.Now().UTC()
 	return res, nil

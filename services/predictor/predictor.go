@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
@@ -108,6 +109,8 @@ type Deps struct {
 	Models ModelSource
 	Blobs  blob.Store
 	Log    *slog.Logger
+	// Metrics registers the predictor's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the predictor.
@@ -116,6 +119,7 @@ type Service struct {
 	deps Deps
 	log  *slog.Logger
 	arms map[string]*armModel
+	met  *metrics
 }
 
 // New returns a predictor; Run starts it.
@@ -148,7 +152,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, deps: deps, log: deps.Log.With("service", "predictor"), arms: map[string]*armModel{}}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log.With("service", "predictor"), arms: map[string]*armModel{}, met: newMetrics(deps.Metrics)}
 	for _, a := range cfg.Arms {
 		s.arms[a] = &armModel{arm: a}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/httpapi/problem"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/router"
@@ -244,6 +245,9 @@ func (s *Service) routes() http.Handler {
 				s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": ..., \"reason\": ...}: "+err.Error())
 				return
 			}
+			if !signedIn(w, r, &body.By, s) {
+				return
+			}
 			var ev proto.DecisionEvent
 			var err error
 			if approve {
@@ -275,6 +279,9 @@ func (s *Service) routes() http.Handler {
 				s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": ..., \"reason\": ...}: "+err.Error())
 				return
 			}
+			if !signedIn(w, r, &body.By, s) {
+				return
+			}
 			ev, err := do(r.Context(), body.By, body.Reason)
 			switch {
 			case errors.Is(err, ErrNoChallenger):
@@ -296,7 +303,14 @@ func (s *Service) routes() http.Handler {
 			By     string `json:"by"`
 			Reason string `json:"reason"`
 		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || strings.TrimSpace(body.By) == "" {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+			s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": <who>, \"reason\": ...}: "+err.Error())
+			return
+		}
+		if !signedIn(w, r, &body.By, s) {
+			return
+		}
+		if strings.TrimSpace(body.By) == "" {
 			s.problem(w, http.StatusBadRequest, "by", "want JSON {\"by\": <who>, \"reason\": ...}")
 			return
 		}
@@ -343,4 +357,20 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// signedIn puts the authenticated user's id in *by: an action is recorded
+// under the sign-in, not under a name the client sends. A different "by" in
+// the body is refused (400). With authentication off *by is left as sent.
+func signedIn(w http.ResponseWriter, r *http.Request, by *string, s *Service) bool {
+	id, ok := auth.Authenticated(r.Context())
+	if !ok {
+		return true
+	}
+	if given := strings.TrimSpace(*by); given != "" && given != id.ID {
+		s.problem(w, http.StatusBadRequest, "by", fmt.Sprintf("by %q: you are signed in as %q and the action is recorded under your sign-in; leave by out", given, id.ID))
+		return false
+	}
+	*by = id.ID
+	return true
 }

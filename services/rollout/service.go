@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/decision"
@@ -28,6 +29,8 @@ type Deps struct {
 	Registry *registry.Registry
 	// Logger receives the logs (default: discarded).
 	Logger *slog.Logger
+	// Metrics registers the controller's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the rollout controller of one experiment. Run it once.
@@ -37,6 +40,7 @@ type Service struct {
 	reg     *registry.Registry
 	log     *slog.Logger
 	handler http.Handler
+	met     *metrics
 
 	ready chan struct{}
 	expKV jetstream.KeyValue // set before ready is closed
@@ -60,7 +64,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, js: deps.JS, reg: deps.Registry, log: log.With("service", "rollout", "experiment", cfg.Experiment), ready: make(chan struct{})}
+	s := &Service{cfg: cfg, js: deps.JS, reg: deps.Registry, log: log.With("service", "rollout", "experiment", cfg.Experiment), ready: make(chan struct{}), met: newMetrics(deps.Metrics)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -133,6 +137,7 @@ func (s *Service) Look(ctx context.Context, snap proto.MetricsSnapshot) error {
 	if err != nil {
 		return err
 	}
+	s.met.observe(exp)
 	st, rev, err := loadState(ctx, s.kv, s.cfg.Experiment)
 	if err != nil {
 		return err
@@ -311,6 +316,7 @@ func (s *Service) publish(ctx context.Context, ev proto.DecisionEvent) error {
 	if _, err := bus.Publish(pctx, s.js, proto.DecisionSubject(ev.Experiment), &ev); err != nil {
 		return fmt.Errorf("publish decision: %w", err)
 	}
+	s.met.decided(ev)
 	return nil
 }
 

@@ -32,9 +32,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
+	"github.com/healthcare-ai/platform/trace"
 )
 
 // Log attribute keys.
@@ -42,6 +44,7 @@ const (
 	attrRequestID  = "request_id"
 	attrExperiment = "experiment"
 	attrArm        = "arm"
+	attrTraceID    = "trace_id"
 )
 
 // Config configures the router.
@@ -136,6 +139,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now stamps routed_at; default time.Now.
 	Now func() time.Time
+	// Metrics registers the router's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Service is the router.
@@ -145,6 +150,7 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 	exp atomic.Pointer[proto.Experiment]
+	met *metrics
 }
 
 // New checks cfg and returns a router; Run starts it.
@@ -166,6 +172,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		js:  deps.JS,
 		log: deps.Logger.With(attrExperiment, cfg.Experiment),
 		now: deps.Now,
+		met: newMetrics(deps.Metrics),
 	}, nil
 }
 
@@ -311,27 +318,35 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := proto.Decode(msg.Data(), &ev); err != nil {
 		return err // proto.ErrSchema: permanent, dead-lettered
 	}
-	_, err := s.Route(ctx, &ev)
+	_, err := s.Route(trace.NewContext(ctx, bus.TraceOf(msg.Headers(), ev.RequestID)), &ev)
 	return err
 }
 
 // Route publishes the inference requests for one ingested image under the
-// current experiment and returns them. Errors are temporary (retry).
+// current experiment and returns them. Errors are temporary (retry). Each
+// request carries a child of the traceparent in ctx (trace.NewContext; the
+// one derived from the request id when ctx has none): same trace id, a new
+// span id per request.
 func (s *Service) Route(ctx context.Context, ev *proto.ImageIngested) ([]proto.InferenceRequest, error) {
 	exp, ok := s.Experiment()
 	if !ok {
 		return nil, fmt.Errorf("route request_id=%s: experiment %s not loaded (router not running)", ev.RequestID, s.cfg.Experiment)
 	}
 	reqs := Requests(exp, ev, s.now().UTC())
+	parent, ok := trace.FromContext(ctx)
+	if !ok {
+		parent = trace.FromRequestID(ev.RequestID)
+	}
 	for i := range reqs {
 		r := &reqs[i]
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-		_, err := bus.Publish(pctx, s.js, proto.InferenceRequestSubject(r.Arm), r)
+		ack, err := bus.PublishWith(pctx, s.js, proto.InferenceRequestSubject(r.Arm), r, bus.TraceHeader(parent.Child()))
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("route to %s: %w", r.Arm, err)
 		}
-		s.log.Debug("request routed", attrRequestID, r.RequestID, attrArm, r.Arm, "served", r.Served, "mode", r.Mode, "epoch", r.Epoch)
+		s.met.routedRequest(r, ack.Duplicate)
+		s.log.Debug("request routed", attrRequestID, r.RequestID, attrTraceID, parent.TraceID.String(), attrArm, r.Arm, "served", r.Served, "mode", r.Mode, "epoch", r.Epoch)
 	}
 	return reqs, nil
 }

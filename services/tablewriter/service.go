@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/proto"
@@ -21,6 +22,8 @@ type Deps struct {
 	Store blob.Store
 	// Logger receives the service's logs (default: discarded).
 	Logger *slog.Logger
+	// Metrics registers the writer's metrics (metrics.go); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // runner is a writer of any row type.
@@ -53,6 +56,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("service", "tablewriter")
+	met := newMetrics(deps.Metrics)
 	want := map[string]bool{}
 	for _, name := range cfg.Tables {
 		t, _ := proto.LookupTable(name) // checked by Validate
@@ -61,18 +65,19 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg}
 	add := func(t proto.Table, r runner) {
 		if len(want) == 0 || want[t.Name] {
+			met.table(t.Name)
 			s.writers = append(s.writers, r)
 		}
 	}
-	add(proto.TableXRayImages, newWriter(xrayImages(), cfg, deps, log))
-	add(proto.TableInferenceLog, newWriter(inferenceLog(), cfg, deps, log))
-	add(proto.TablePredictionFeedback, newWriter(predictionFeedback(), cfg, deps, log))
-	add(proto.TableModelPerformance, newWriter(modelPerformance(), cfg, deps, log))
-	add(proto.TableExperimentDecisions, newWriter(experimentDecisions(), cfg, deps, log))
+	add(proto.TableXRayImages, newWriter(xrayImages(), cfg, deps, log, met))
+	add(proto.TableInferenceLog, newWriter(inferenceLog(), cfg, deps, log, met))
+	add(proto.TablePredictionFeedback, newWriter(predictionFeedback(), cfg, deps, log, met))
+	add(proto.TableModelPerformance, newWriter(modelPerformance(), cfg, deps, log, met))
+	add(proto.TableExperimentDecisions, newWriter(experimentDecisions(), cfg, deps, log, met))
 	return s, nil
 }
 
-func newWriter[T any](src source[T], cfg Config, deps Deps, log *slog.Logger) *writer[T] {
+func newWriter[T any](src source[T], cfg Config, deps Deps, log *slog.Logger, met *metrics) *writer[T] {
 	return &writer[T]{
 		src:     src,
 		cfg:     cfg,
@@ -81,6 +86,7 @@ func newWriter[T any](src source[T], cfg Config, deps Deps, log *slog.Logger) *w
 		log:     log.With("table", src.table.Name),
 		durable: proto.TableConsumer(src.table),
 		stats:   TableStats{Table: src.table.Name},
+		met:     met,
 	}
 }
 

@@ -41,6 +41,7 @@ type writer[T any] struct {
 	store   blob.Store
 	log     *slog.Logger
 	durable string
+	met     *metrics
 
 	mu    sync.Mutex
 	stats TableStats
@@ -219,6 +220,7 @@ func (w *writer[T]) add(ctx context.Context, b *batch[T], m jetstream.Msg, cp *t
 // flush writes the batch's parts and checkpoint, then acknowledges its
 // messages. It retries store errors until ctx ends.
 func (w *writer[T]) flush(ctx context.Context, b *batch[T], cp *tables.Checkpoint) error {
+	start := time.Now()
 	byDate := map[string][]T{}
 	for _, r := range b.rows {
 		byDate[r.Date] = append(byDate[r.Date], r.Row)
@@ -251,6 +253,7 @@ func (w *writer[T]) flush(ctx context.Context, b *batch[T], cp *tables.Checkpoin
 		_ = m.Ack()
 	}
 	w.log.Debug("table flushed", "rows", len(b.rows), "first_seq", b.first, "last_seq", b.last, "partitions", len(dates))
+	w.met.flushed(w.src.table.Name, len(b.rows), start)
 	w.update(func(s *TableStats) {
 		s.Committed, s.Rows, s.Pending = next.LastSeq, next.Rows, 0
 		s.Flushes++
@@ -279,6 +282,7 @@ func (w *writer[T]) retry(ctx context.Context, what string, msgs []jetstream.Msg
 			return fmt.Errorf("table %s: %s: %w (gave up: %v)", w.src.table.Name, what, err, ctx.Err())
 		}
 		w.update(func(s *TableStats) { s.Retries++ })
+		w.met.flushError(w.src.table.Name)
 		w.log.Warn("store operation failed; retrying", "op", what, "attempt", attempt, "delay", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return fmt.Errorf("table %s: %s: %w (gave up: %v)", w.src.table.Name, what, err, ctx.Err())

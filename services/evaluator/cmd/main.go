@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/health"
+	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/evaluator"
 	"github.com/healthcare-ai/platform/svcmain"
 )
@@ -41,6 +43,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.KVReplicas, "kv-replicas", cfg.KVReplicas, "replicas of the state bucket")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
 	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsEvaluator)
 	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
@@ -64,10 +67,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	svc, err := evaluator.New(cfg, evaluator.Deps{JS: js, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := evaluator.New(cfg, evaluator.Deps{JS: js, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(nc), health.Closed("evaluator", svc.Ready()))
+	ops.Consumers(js, proto.ConsumerEvaluatorResults, proto.ConsumerEvaluatorFeedback)
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	runErr := svc.Run(ctx)
 	if err := nc.FlushTimeout(2 * time.Second); err != nil {
 		log.Warn("flush nats connection", "err", err)

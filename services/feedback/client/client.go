@@ -129,6 +129,7 @@ type Submitter interface {
 type Client struct {
 	endpoint string
 	hc       *http.Client
+	token    string
 }
 
 // ClientOption configures a Client.
@@ -136,6 +137,11 @@ type ClientOption func(*Client)
 
 // WithHTTPClient replaces the default HTTP client (10 s timeout).
 func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.hc = hc } }
+
+// WithToken sends "Authorization: Bearer <token>": the platform records the
+// feedback under the token's user (then leave RadiologistID out, or give the
+// same id).
+func WithToken(token string) ClientOption { return func(c *Client) { c.token = token } }
 
 // New returns a client of the feedback service at baseURL
 // (e.g. "http://127.0.0.1:8083").
@@ -173,6 +179,9 @@ func (c *Client) SubmitFeedback(ctx context.Context, requestID, feedbackType str
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, "+ContentTypeProblem)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("post feedback request_id=%s: %w", requestID, err)

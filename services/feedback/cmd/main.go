@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/health"
+	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/feedback"
 	"github.com/healthcare-ai/platform/svcmain"
 )
@@ -36,6 +38,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "largest accepted submission in bytes")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
 	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsFeedback)
 	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
@@ -58,10 +61,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	svc, err := feedback.New(cfg, feedback.Deps{JS: js, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := feedback.New(cfg, feedback.Deps{JS: js, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(nc))
+	ops.Consumers(js, proto.ConsumerFeedback)
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	runErr := svc.Run(ctx)
 	if err := nc.FlushTimeout(2 * time.Second); err != nil {
 		log.Warn("flush nats connection", "err", err)

@@ -22,6 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/health"
+	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/ingestor"
 	"github.com/healthcare-ai/platform/svcmain"
 )
@@ -51,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "ingest this folder once and exit (Kaggle layout or flat)")
 	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
 	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsIngestor)
 	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("INGESTOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty for none (env INGESTOR_HTTP_ADDR)")
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", cfg.MaxBytes, "largest accepted image in bytes")
 	fs.IntVar(&cfg.MinSide, "min-side", cfg.MinSide, "smallest accepted width and height in pixels")
@@ -105,9 +108,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	svc, err := ingestor.New(cfg, ingestor.Deps{JS: js, Store: store, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := ingestor.New(cfg, ingestor.Deps{JS: js, Store: store, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
+	}
+	if *dir == "" {
+		ops.Check(health.NATS(nc))
+		ops.Consumers(js, proto.ConsumerIngestor)
+		_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopOps()
 	}
 	if *dir != "" {
 		sum, err := svc.IngestDir(ctx, *dir, ingestor.DirOptions{})

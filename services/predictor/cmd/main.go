@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/health"
 	"github.com/healthcare-ai/platform/model/onnxrt"
+	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/registry"
 	"github.com/healthcare-ai/platform/services/predictor"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -37,6 +39,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	champion := fs.String("champion-file", "pneumonia-simplecnn.onnx", "with -seed-models: the file the champion alias starts on")
 	challenger := fs.String("challenger-file", "pneumonia-resnet.onnx", "with -seed-models: the file the challenger alias starts on")
 	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsPredictor)
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "requests processed concurrently per arm")
 	fs.IntVar(&cfg.IntraOpThreads, "intra-op-threads", cfg.IntraOpThreads, "ONNX Runtime threads per inference")
 	if err := svcmain.Parse(fs, args); err != nil {
@@ -84,10 +87,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	svc, err := predictor.New(cfg, predictor.Deps{JS: js, Models: predictor.RegistrySource{Registry: reg}, Blobs: store, Log: log})
+	ops := svcmain.NewOps()
+	svc, err := predictor.New(cfg, predictor.Deps{JS: js, Models: predictor.RegistrySource{Registry: reg}, Blobs: store, Log: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(nc), health.Func("predictor", svc.Ready))
+	var durables []string
+	for _, arm := range cfg.Arms {
+		durables = append(durables, proto.PredictorConsumer(arm))
+	}
+	ops.Consumers(js, durables...)
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	log.Info("predictor starting", "nats", *natsURL, "arms", cfg.Arms, "workers", cfg.Workers)
 	return svc.Run(ctx)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/healthcare-ai/platform/decision"
+	"github.com/healthcare-ai/platform/httpapi/health"
 	"github.com/healthcare-ai/platform/registry"
 	"github.com/healthcare-ai/platform/services/rollout"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -50,6 +51,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Decision.MinLabelledPerArm, "min-labelled", cfg.Decision.MinLabelledPerArm, "labelled predictions each arm needs before a promotion")
 	fs.Float64Var(&cfg.Decision.MinCoverage, "min-coverage", cfg.Decision.MinCoverage, "feedback coverage each arm needs before a promotion")
 	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsRollout)
 	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
@@ -80,10 +82,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc, err := rollout.New(cfg, rollout.Deps{JS: conn.JS, Registry: reg, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := rollout.New(cfg, rollout.Deps{JS: conn.JS, Registry: reg, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(conn.NC), health.Closed("rollout", svc.Ready()))
+	ops.Consumers(conn.JS) // an ordered consumer: stream sizes only
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	if *httpAddr != "" {
 		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {

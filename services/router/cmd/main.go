@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/health"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/router"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defSplit := fs.String("default-split", cfg.DefaultSplit.String(), "split used when the experiment does not exist yet")
 	createStreams := fs.Bool("create-streams", false, "create or update the platform streams before starting")
 	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsRouter)
 	setSplit := fs.String("set-split", "", "set the experiment's split (e.g. 70/30) and exit")
 	setMode := fs.String("set-mode", "", "set the experiment's mode (split or shadow) and exit")
 	newEpoch := fs.Bool("new-epoch", false, "start a new experiment epoch (e.g. after a model change) and exit")
@@ -133,9 +135,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	svc, err := router.New(cfg, router.Deps{JS: js, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := router.New(cfg, router.Deps{JS: js, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(nc), health.Func("experiment", func() bool { _, ok := svc.Experiment(); return ok }))
+	ops.Consumers(js, proto.ConsumerRouter)
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	return svc.Run(ctx)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/healthcare-ai/platform/httpapi/health"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/services/tablewriter"
 	"github.com/healthcare-ai/platform/svcmain"
@@ -39,6 +40,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "flush a batch this long after its first row")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
 	level := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env LOG_LEVEL)")
+	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsTablewriter)
 	if err := svcmain.Parse(fs, args); err != nil {
 		return err
 	}
@@ -58,10 +60,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer conn.Close(log)
-	svc, err := tablewriter.New(cfg, tablewriter.Deps{JS: conn.JS, Store: store, Logger: log})
+	ops := svcmain.NewOps()
+	svc, err := tablewriter.New(cfg, tablewriter.Deps{JS: conn.JS, Store: store, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
 	}
+	ops.Check(health.NATS(conn.NC))
+	var durables []string
+	for _, t := range proto.AllTables {
+		durables = append(durables, proto.TableConsumer(t))
+	}
+	ops.Consumers(conn.JS, durables...)
+	_, stopOps, err := ops.Start(ctx, *opsAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	log.Info("writing tables", "store", store.URI(proto.TablesRoot))
 	return svc.Run(ctx)
 }
