@@ -95,6 +95,7 @@ type Client struct {
 	hc    *http.Client
 	retry Retry
 	ua    string
+	token string
 	fb    *fbclient.Client
 }
 
@@ -107,6 +108,24 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 
 // WithRetry replaces DefaultRetry. Zero fields take their defaults.
 func WithRetry(r Retry) Option { return func(c *Client) { c.retry = r } }
+
+// WithToken sends "Authorization: Bearer <token>" with every request (the
+// platform's users file gives each user or machine a token; see package
+// auth). An empty token sends none.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// bearer adds the Authorization header to every request of its base
+// transport.
+type bearer struct {
+	base  http.RoundTripper
+	value string
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", b.value)
+	return b.base.RoundTrip(r)
+}
 
 // WithUserAgent sets the User-Agent header (default "hap-client/1").
 func WithUserAgent(ua string) Option { return func(c *Client) { c.ua = ua } }
@@ -149,6 +168,15 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if c.hc == nil {
 		c.hc = NewHTTPClient(2 * time.Minute)
+	}
+	if c.token != "" {
+		hc := *c.hc
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = bearer{base: base, value: "Bearer " + c.token}
+		c.hc = &hc
 	}
 	c.retry = c.retry.withDefaults()
 	c.fb, err = fbclient.New(c.base, fbclient.WithHTTPClient(c.hc))

@@ -181,6 +181,11 @@ func TestOpenAPI(t *testing.T) {
 		check("GET", "/v1/rollout/{experiment}", base+"/v1/rollout/pneumonia", "", nil, http.StatusOK)
 		check("POST", "/v1/rollout/{experiment}/approve", base+"/v1/rollout/pneumonia/approve", "application/json", []byte(`{"by":"dr.test"}`), http.StatusConflict)
 		check("GET", "/v1/rollout/{experiment}", base+"/v1/rollout/other", "", nil, http.StatusNotFound)
+		check("GET", "/v1/whoami", base+"/v1/whoami", "", nil, http.StatusOK)
+		check("GET", "/v1/review/queue", base+"/v1/review/queue?limit=5", "", nil, http.StatusOK)
+		check("GET", "/v1/review/queue", base+"/v1/review/queue?predicted=maybe", "", nil, http.StatusBadRequest)
+		check("GET", "/v1/review/{request_id}/image", base+"/v1/review/"+pr.RequestID+"/image", "", nil, http.StatusOK)
+		check("GET", "/v1/review/{request_id}/image", base+"/v1/review/no-such-request/image", "", nil, http.StatusNotFound)
 		check("GET", "/readyz", base+"/readyz", "", nil, http.StatusOK)
 		check("GET", "/healthz", base+"/healthz", "", nil, http.StatusOK)
 

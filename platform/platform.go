@@ -1,7 +1,8 @@
 // Package platform runs the whole Healthcare AI Platform in one process: an
 // embedded NATS server with JetStream on disk (or an external NATS URL), the
 // local blob store, the model registry seeded from the committed models, and
-// the five services (ingestor, router, predictor, feedback, evaluator), with
+// the five services (ingestor, router, predictor, feedback, evaluator) and
+// the optional ones (table writer, rollout controller, drift monitor), with
 // their HTTP routes mounted on one listener. It is what `hap serve` and
 // `hap demo` run, and what the end-to-end tests start.
 package platform
@@ -23,13 +24,17 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
+	"github.com/healthcare-ai/platform/httpapi/httpmetrics"
 	"github.com/healthcare-ai/platform/model/onnxrt"
 	"github.com/healthcare-ai/platform/proto"
 	"github.com/healthcare-ai/platform/registry"
 	"github.com/healthcare-ai/platform/results"
+	"github.com/healthcare-ai/platform/services/drift"
 	"github.com/healthcare-ai/platform/services/evaluator"
 	"github.com/healthcare-ai/platform/services/feedback"
 	"github.com/healthcare-ai/platform/services/ingestor"
@@ -38,6 +43,7 @@ import (
 	"github.com/healthcare-ai/platform/services/router"
 	"github.com/healthcare-ai/platform/services/serving"
 	"github.com/healthcare-ai/platform/services/tablewriter"
+	"github.com/healthcare-ai/platform/web"
 )
 
 // Default model files (in ModelsDir) that seed the champion and challenger
@@ -63,6 +69,8 @@ type Config struct {
 	TablesOff bool
 	// RolloutOff disables the decision engine and rollout controller.
 	RolloutOff bool
+	// DriftOff disables the drift monitor.
+	DriftOff bool
 	// NATSURL connects to an external NATS server; empty starts an embedded one.
 	NATSURL string
 	// NATSHost and NATSPort are where the embedded server listens (default
@@ -81,6 +89,11 @@ type Config struct {
 	// PatientSalt keys patient pseudonyms. Empty: read DataDir/patient-salt,
 	// creating it with a random value on first start.
 	PatientSalt string
+	// Auth maps bearer tokens to users and roles (see package auth); every
+	// route but the health, readiness and OpenAPI ones then needs a token
+	// with the route's role. Nil runs without authentication: every request
+	// is auth.Anonymous, with every role (local development and tests only).
+	Auth *auth.Users
 	// SyncTimeout bounds POST /v1/predict.
 	SyncTimeout time.Duration
 
@@ -91,6 +104,7 @@ type Config struct {
 	Evaluator evaluator.Config
 	Tables    tablewriter.Config
 	Rollout   rollout.Config
+	Drift     drift.Config
 
 	Logger *slog.Logger
 }
@@ -115,6 +129,7 @@ func DefaultConfig() Config {
 		Evaluator:   evaluator.DefaultConfig(),
 		Tables:      tablewriter.DefaultConfig(),
 		Rollout:     rollout.DefaultConfig(),
+		Drift:       drift.DefaultConfig(),
 	}
 	// One listener serves every route; the services do not listen themselves.
 	c.Ingestor.HTTPAddr, c.Feedback.HTTPAddr, c.Evaluator.HTTPAddr = "", "", ""
@@ -138,8 +153,15 @@ type Platform struct {
 	Evaluator *evaluator.Service
 	Tables    *tablewriter.Service // nil when Config.TablesOff
 	Rollout   *rollout.Service     // nil when Config.RolloutOff
+	Drift     *drift.Service       // nil when Config.DriftOff
 	Serving   *serving.Server      // Open Inference Protocol v2 and MLflow scoring
+	Web       *web.Server          // dashboard, review page and live events (/v1/events)
 	Waiter    *results.Waiter
+	// Metrics holds every service's Prometheus metrics, the HTTP and
+	// JetStream consumer metrics and the Go and process collectors; GET
+	// /metrics serves it.
+	Metrics     *prometheus.Registry
+	httpMetrics *httpmetrics.Metrics // of Handler
 
 	httpSrv  *http.Server
 	httpAddr net.Addr
@@ -202,6 +224,7 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.JS, err = jetstream.New(p.Conn); err != nil {
 		return nil, fmt.Errorf("platform: jetstream: %w", err)
 	}
+	p.initMetrics()
 	if err := bus.EnsureStreams(ctx, p.JS, bus.DefaultStreamsConfig()); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
@@ -230,36 +253,48 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	}
 	icfg := cfg.Ingestor
 	icfg.PatientSalt = salt
-	if p.Ingestor, err = ingestor.New(icfg, ingestor.Deps{JS: p.JS, Store: p.Blobs, Logger: p.log}); err != nil {
+	if p.Ingestor, err = ingestor.New(icfg, ingestor.Deps{JS: p.JS, Store: p.Blobs, Logger: p.log, Metrics: p.Metrics}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if p.Router, err = router.New(cfg.Router, router.Deps{JS: p.JS, Logger: p.log}); err != nil {
+	if p.Router, err = router.New(cfg.Router, router.Deps{JS: p.JS, Logger: p.log, Metrics: p.Metrics}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	if p.Predictor, err = predictor.New(cfg.Predictor, predictor.Deps{
-		JS: p.JS, Models: predictor.RegistrySource{Registry: p.Registry}, Blobs: p.Blobs, Log: p.log,
+		JS: p.JS, Models: predictor.RegistrySource{Registry: p.Registry}, Blobs: p.Blobs, Log: p.log, Metrics: p.Metrics,
 	}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if p.Feedback, err = feedback.New(cfg.Feedback, feedback.Deps{JS: p.JS, Logger: p.log}); err != nil {
+	if p.Feedback, err = feedback.New(cfg.Feedback, feedback.Deps{JS: p.JS, Logger: p.log, Metrics: p.Metrics}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
-	if p.Evaluator, err = evaluator.New(cfg.Evaluator, evaluator.Deps{JS: p.JS, Logger: p.log}); err != nil {
+	if p.Evaluator, err = evaluator.New(cfg.Evaluator, evaluator.Deps{JS: p.JS, Logger: p.log, Metrics: p.Metrics}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	if !cfg.TablesOff {
-		if p.Tables, err = tablewriter.New(cfg.Tables, tablewriter.Deps{JS: p.JS, Store: p.Blobs, Logger: p.log}); err != nil {
+		if p.Tables, err = tablewriter.New(cfg.Tables, tablewriter.Deps{JS: p.JS, Store: p.Blobs, Logger: p.log, Metrics: p.Metrics}); err != nil {
 			return nil, fmt.Errorf("platform: %w", err)
 		}
 	}
 	if !cfg.RolloutOff {
-		if p.Rollout, err = rollout.New(cfg.Rollout, rollout.Deps{JS: p.JS, Registry: p.Registry, Logger: p.log}); err != nil {
+		if p.Rollout, err = rollout.New(cfg.Rollout, rollout.Deps{JS: p.JS, Registry: p.Registry, Logger: p.log, Metrics: p.Metrics}); err != nil {
+			return nil, fmt.Errorf("platform: %w", err)
+		}
+	}
+	if !cfg.DriftOff {
+		if p.Drift, err = drift.New(cfg.Drift, drift.Deps{
+			JS: p.JS, References: drift.RegistryReferences{Registry: p.Registry}, Logger: p.log, Metrics: p.Metrics,
+		}); err != nil {
 			return nil, fmt.Errorf("platform: %w", err)
 		}
 	}
 	scfg := serving.DefaultConfig()
 	scfg.Experiment = cfg.Router.Experiment
 	if p.Serving, err = serving.New(scfg, serving.Deps{Models: p.Predictor, Experiment: p.Router, JS: p.JS, Logger: p.log}); err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
+	wcfg := web.DefaultConfig()
+	wcfg.Experiment = cfg.Router.Experiment
+	if p.Web, err = web.New(wcfg, web.Deps{Conn: p.Conn, JS: p.JS, Logger: p.log}); err != nil {
 		return nil, fmt.Errorf("platform: %w", err)
 	}
 	if p.Waiter, err = results.NewWaiter(p.Conn); err != nil {
@@ -269,13 +304,16 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.cancel = cancel
 	services := map[string]func(context.Context) error{
 		"ingestor": p.Ingestor.Run, "router": p.Router.Run, "predictor": p.Predictor.Run,
-		"feedback": p.Feedback.Run, "evaluator": p.Evaluator.Run,
+		"feedback": p.Feedback.Run, "evaluator": p.Evaluator.Run, "web": p.Web.Run,
 	}
 	if p.Tables != nil {
 		services["tablewriter"] = p.Tables.Run
 	}
 	if p.Rollout != nil {
 		services["rollout"] = p.Rollout.Run
+	}
+	if p.Drift != nil {
+		services["drift"] = p.Drift.Run
 	}
 	for name, run := range services {
 		p.wg.Add(1)
@@ -348,6 +386,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 func (p *Platform) stop(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if p.Web != nil {
+		p.Web.CloseStreams() // open event streams would hold Shutdown until its timeout
+	}
 	if p.httpSrv != nil {
 		_ = p.httpSrv.Shutdown(ctx)
 	}

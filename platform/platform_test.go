@@ -63,7 +63,7 @@ func dataset(t *testing.T, n int) string {
 	return res.Root
 }
 
-func startPlatform(t *testing.T, dataDir string) *platform.Platform {
+func startPlatform(t *testing.T, dataDir string, mutate ...func(*platform.Config)) *platform.Platform {
 	t.Helper()
 	cfg := platform.DefaultConfig()
 	cfg.DataDir = dataDir
@@ -73,6 +73,9 @@ func startPlatform(t *testing.T, dataDir string) *platform.Platform {
 	cfg.SyncAlways = false
 	cfg.PatientSalt = "test-salt-0123456789abcdef"
 	cfg.Tables.FlushInterval = 200 * time.Millisecond
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	p, err := platform.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh Debian 12 machine, idempotently.
-#   scripts/setup.sh          build + test dependencies (C toolchain, libturbojpeg, npm, and the `dicom` extra,
-#                             which the tests need) and the ONNX Runtime library
+#   scripts/setup.sh          build + test dependencies (C toolchain, libturbojpeg, npm, chromium for the
+#                             browser tests, and the `dicom` extra, which the tests need), the ONNX Runtime
+#                             library and the npm package playwright-core (in .cache/node)
 #   scripts/setup.sh dicom    the PACS test stack alone: dcmtk (img2dcm, dcmdjpeg), Orthanc and its DICOMweb plugin
 #   scripts/setup.sh train    also the training stack (Debian python3-torch, python3-onnx)
 # Nothing is installed when it is already present, so repeated runs take a second.
@@ -18,6 +19,9 @@ want libc6-dev
 want libturbojpeg0-dev
 want pkg-config
 command -v npm >/dev/null || want npm
+# The web package's browser tests drive Debian's chromium with playwright-core (no browser download).
+want chromium
+want fonts-dejavu-core
 # `dicom` is always included: `make test` (CI) runs the DICOM decoder and Orthanc STOW-RS tests.
 for extra in dicom "$@"; do
   case "$extra" in
@@ -45,4 +49,5 @@ fi
 command -v go >/dev/null || { echo "setup: Go 1.26 or newer is required (https://go.dev/dl/)" >&2; exit 1; }
 "$root/scripts/fetch-onnxruntime.sh" >/dev/null
 "$root/scripts/fetch-minio.sh" >/dev/null # real S3 server for the blob/s3blob tests (~5 min the first time)
+"$root/scripts/fetch-playwright.sh" >/dev/null
 echo "setup: ok (ONNX Runtime at $("$root/scripts/fetch-onnxruntime.sh"))"

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/model"
 	"github.com/healthcare-ai/platform/platform"
 	"github.com/healthcare-ai/platform/proto"
@@ -152,12 +154,21 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 	if c.verbose {
 		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	// The HTTP API runs with authentication, as in production: each
+	// simulated radiologist signs in with a token of its own, and feedback is
+	// recorded under it.
+	var tokens map[string]string
+	cfg.Auth, tokens, err = demoUsers(state, c.radiologists)
+	if err != nil {
+		return err
+	}
 	p, err := platform.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer p.Stop(context.WithoutCancel(ctx))
 	logf("platform: NATS %s, HTTP http://%s, state %s", p.NATSURL(), p.HTTPAddr(), state)
+	logf("dashboard: http://%s/dashboard#token=%s   (watch the experiment live; tokens in %s)", p.HTTPAddr(), tokens["admin"], filepath.Join(state, "tokens.txt"))
 	if err := setScenario(ctx, p, c.scenario, logf); err != nil {
 		return err
 	}
@@ -171,7 +182,7 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 		exp.Name, exp.Mode, exp.Split, c.rolloutMode, cfg.Rollout.Stages)
 
 	// 3. Radiologists follow the results as they come.
-	rads, err := newRadiologists(ctx, p, c, fmt.Sprintf("http://%s", p.HTTPAddr()))
+	rads, err := newRadiologists(ctx, p, c, fmt.Sprintf("http://%s", p.HTTPAddr()), tokens)
 	if err != nil {
 		return err
 	}
@@ -495,8 +506,8 @@ func waitFor(ctx context.Context, every time.Duration, cond func() (bool, string
 // reviewing the case would, and goes through the public HTTP API.
 type radiologists struct {
 	c        demoConfig
-	client   *client.Client
-	labels   sync.Map // request_id -> dataset label
+	clients  map[string]*client.Client // by radiologist id, each with its own token
+	labels   sync.Map                  // request_id -> dataset label
 	results  chan *proto.InferenceResult
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -506,13 +517,19 @@ type radiologists struct {
 	cancel   context.CancelFunc
 }
 
-func newRadiologists(ctx context.Context, p *platform.Platform, c demoConfig, baseURL string) (*radiologists, error) {
-	cl, err := client.New(baseURL)
-	if err != nil {
-		return nil, err
+func newRadiologists(ctx context.Context, p *platform.Platform, c demoConfig, baseURL string, tokens map[string]string) (*radiologists, error) {
+	r := &radiologists{c: c, clients: map[string]*client.Client{}, results: make(chan *proto.InferenceResult, 1024)}
+	hc := &http.Client{Timeout: 10 * time.Second} // one connection pool for all of them
+	for i := 1; i <= c.radiologists; i++ {
+		doctor := doctorID(i)
+		cl, err := client.New(baseURL, client.WithHTTPClient(hc), client.WithToken(tokens[doctor]))
+		if err != nil {
+			return nil, err
+		}
+		r.clients[doctor] = cl
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &radiologists{c: c, client: cl, results: make(chan *proto.InferenceResult, 1024), cancel: cancel}
+	r.cancel = cancel
 	// Known labels from the ingested events; results from the inference log.
 	follow := func(stream, subject string, fn func(data []byte)) error {
 		cons, err := p.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
@@ -591,9 +608,8 @@ func (r *radiologists) review(ctx context.Context, res *proto.InferenceResult) {
 		case <-time.After(wait):
 		}
 	}
-	doctor := fmt.Sprintf("DR%03d", 1+int(res.RequestID[len(res.RequestID)-1])%r.c.radiologists)
-	_, err := r.client.SubmitFeedback(ctx, res.RequestID, feedbackType(res.Label, truth),
-		client.RadiologistID(doctor), client.Source("simulator"))
+	doctor := doctorID(1 + int(res.RequestID[len(res.RequestID)-1])%r.c.radiologists)
+	_, err := r.clients[doctor].SubmitFeedback(ctx, res.RequestID, feedbackType(res.Label, truth), client.Source("simulator"))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -700,3 +716,28 @@ func printSnapshot(w io.Writer, s proto.MetricsSnapshot) {
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+
+// doctorID is the user id of the demo's i-th simulated radiologist.
+func doctorID(i int) string { return fmt.Sprintf("DR%03d", i) }
+
+// demoUsers issues the demo's users in its state folder (auth.json and
+// tokens.txt): an administrator (for the dashboard link), the lead who
+// approves in approval mode, and one radiologist per simulated reader.
+func demoUsers(state string, radiologists int) (*auth.Users, map[string]string, error) {
+	users := []auth.User{
+		{ID: "admin", Name: "Administrator", Roles: []auth.Role{auth.RoleAdmin}},
+		{ID: "demo-lead", Name: "Clinical Lead", Roles: []auth.Role{auth.RoleApprover, auth.RoleRadiologist}},
+	}
+	for i := 1; i <= radiologists; i++ {
+		users = append(users, auth.User{ID: doctorID(i), Name: fmt.Sprintf("Radiologist %d", i), Roles: []auth.Role{auth.RoleRadiologist}})
+	}
+	u, issued, err := auth.Issue(filepath.Join(state, "auth.json"), filepath.Join(state, "tokens.txt"), users)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens := map[string]string{}
+	for _, is := range issued {
+		tokens[is.User.ID] = is.Token
+	}
+	return u, tokens, nil
+}

@@ -18,11 +18,11 @@ import (
 func runFeedback(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("feedback", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := urlFlag(fs)
+	api := apiFlags(fs)
 	requestID := fs.String("request", "", "`request_id` of the prediction (required)")
 	typ := fs.String("type", "", "feedback `type`: "+strings.Join(proto.FeedbackTypes, ", ")+" (this or -truth is required)")
 	truth := fs.String("truth", "", "ground `label`: NORMAL or PNEUMONIA")
-	radiologist := fs.String("radiologist", "", "radiologist `id` (required)")
+	radiologist := fs.String("radiologist", "", "radiologist `id` (required without -token; with one, the token's user is recorded)")
 	var confidence *float64
 	fs.Func("confidence", "the radiologist's confidence, 0..1", func(s string) error {
 		v, err := strconv.ParseFloat(s, 64)
@@ -37,7 +37,7 @@ func runFeedback(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	source := fs.String("source", "", "submitting `system` (adjudication resolves conflicting feedback under the adjudicate policy)")
 	asJSON := fs.Bool("json", false, "print the receipt as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: hap feedback -request ID (-type true-positive|false-positive|true-negative|false-negative | -truth NORMAL|PNEUMONIA) -radiologist ID [flags]
+		fmt.Fprintln(fs.Output(), `usage: hap feedback -request ID (-type true-positive|false-positive|true-negative|false-negative | -truth NORMAL|PNEUMONIA) (-radiologist ID | -token TOKEN) [flags]
 
 Records ground truth for a served prediction. true-positive and false-negative mean
 the patient has pneumonia; false-positive and true-negative mean normal. Sending
@@ -54,8 +54,8 @@ the same feedback again is safe: it counts once.`)
 		return fmt.Errorf("%w: -request is required", errUsage)
 	case *typ == "" && *truth == "":
 		return fmt.Errorf("%w: -type or -truth is required", errUsage)
-	case strings.TrimSpace(*radiologist) == "":
-		return fmt.Errorf("%w: -radiologist is required", errUsage)
+	case strings.TrimSpace(*radiologist) == "" && *api.token == "":
+		return fmt.Errorf("%w: -radiologist is required (or sign in with -token)", errUsage)
 	}
 	if *typ != "" {
 		gt, err := proto.GroundTruthOf(*typ)
@@ -68,7 +68,7 @@ the same feedback again is safe: it counts once.`)
 	} else if !proto.ValidLabel(*truth) {
 		return fmt.Errorf("%w: -truth %q: must be %s or %s", errUsage, *truth, proto.LabelNormal, proto.LabelPneumonia)
 	}
-	c, err := client.New(*url)
+	c, err := api.client()
 	if err != nil {
 		return fmt.Errorf("%w: -url: %v", errUsage, err)
 	}

@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"models":   {"the model registry: list, register, alias (models:/name@champion), archive, rethreshold", runModels},
 		"monitor":  {"print the monitor report of a running platform: traffic, coverage, metrics with CIs, test, decision, stages", runMonitor},
 		"rollout":  {"status of the decision engine; approve, reject or start a rollout", runRollout},
+		"auth":     {"users and bearer tokens of the HTTP API: add a user, hash a token, check a users file", runAuth},
 		"sql":      {"query the lakehouse tables with SQL (DuckDB): reports, views, your own queries", runSQL},
 		"tables":   {"list or compact the lakehouse tables (Parquet parts, checkpoints)", runTables},
 

@@ -19,10 +19,22 @@ import (
 	"github.com/healthcare-ai/platform/services/ingestor"
 )
 
-// urlFlag adds the -url flag of the commands that call the platform's HTTP
-// API.
-func urlFlag(fs *flag.FlagSet) *string {
-	return fs.String("url", envOr("HAP_URL", client.DefaultURL), "platform `URL` (env HAP_URL)")
+// apiTarget is where the commands that call the platform's HTTP API send
+// their requests, and as whom.
+type apiTarget struct{ url, token *string }
+
+// apiFlags adds the -url and -token flags of the commands that call the
+// platform's HTTP API.
+func apiFlags(fs *flag.FlagSet) apiTarget {
+	return apiTarget{
+		url:   fs.String("url", envOr("HAP_URL", client.DefaultURL), "platform `URL` (env HAP_URL)"),
+		token: fs.String("token", os.Getenv("HAP_TOKEN"), "bearer `token` of your user (env HAP_TOKEN; `hap serve` writes the local ones to <data>/tokens.txt)"),
+	}
+}
+
+// client returns an API client of the target.
+func (a apiTarget) client(opts ...client.Option) (*client.Client, error) {
+	return client.New(*a.url, append(opts, client.WithToken(*a.token))...)
 }
 
 // imageExtensions are the files a folder walk sends (compared without case),
@@ -137,7 +149,7 @@ func rowOf(file string, r client.BatchResult) predictionRow {
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := urlFlag(fs)
+	api := apiFlags(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per image (file, dataset_label, request_id, arm, served_model_name, model_version, label, probability, threshold, latency_ms, error, error_type), failures included")
 	workers := fs.Int("concurrency", 1, "images predicted at once (above 1, lines come in completion order)")
 	fs.Usage = func() {
@@ -159,7 +171,7 @@ line with -json); the exit code is 1 if any image failed, after all are done.`)
 	if *workers < 1 {
 		return fmt.Errorf("%w: -concurrency %d: must be at least 1", errUsage, *workers)
 	}
-	c, err := client.New(*url)
+	c, err := api.client()
 	if err != nil {
 		return fmt.Errorf("%w: -url: %v", errUsage, err)
 	}
@@ -216,7 +228,7 @@ func failure(failed, images int, where string, unreadable int) error {
 func runBatchPredict(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("batch-predict", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := urlFlag(fs)
+	api := apiFlags(fs)
 	in := fs.String("in", "", "`folder` of images, walked for .jpeg, .jpg, .png and .dcm files; the Kaggle layout ({train,val,test}/{NORMAL,PNEUMONIA}) gives each row its dataset label and split (required)")
 	out := fs.String("out", "", "result `file`: .parquet (zstd) or .csv, chosen by the extension (required)")
 	workers := fs.Int("concurrency", 4, "predictions in flight at once")
@@ -249,7 +261,7 @@ written) or the run was cut short, 2 for bad flags.`)
 	if format != ".parquet" && format != ".csv" {
 		return fmt.Errorf("%w: -out %q: the extension must be .parquet or .csv", errUsage, *out)
 	}
-	c, err := client.New(*url)
+	c, err := api.client()
 	if err != nil {
 		return fmt.Errorf("%w: -url: %v", errUsage, err)
 	}

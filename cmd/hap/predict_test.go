@@ -25,7 +25,7 @@ import (
 
 // startTestPlatform runs the platform in the test process on free ports and
 // returns it with its HTTP base URL.
-func startTestPlatform(t *testing.T) (*platform.Platform, string) {
+func startTestPlatform(t *testing.T, mutate ...func(*platform.Config)) (*platform.Platform, string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the platform")
@@ -38,6 +38,9 @@ func startTestPlatform(t *testing.T) (*platform.Platform, string) {
 	cfg.SyncAlways = false
 	cfg.TablesOff = true
 	cfg.PatientSalt = "test-salt-0123456789abcdef"
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	p, err := platform.Start(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -88,17 +88,17 @@ func printMonitor(w io.Writer, snap proto.MetricsSnapshot, st rollout.Status) {
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("HAP_URL", "http://127.0.0.1:8080"), "platform `URL` (env HAP_URL)")
+	api := apiFlags(fs)
 	expName := fs.String("experiment", "pneumonia", "experiment `name`")
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
 	var snap proto.MetricsSnapshot
-	if err := getJSON(ctx, *url+"/v1/metrics/"+*expName, &snap); err != nil {
+	if err := api.getJSON(ctx, "/v1/metrics/"+*expName, &snap); err != nil {
 		return err
 	}
 	var st rollout.Status
-	if err := getJSON(ctx, *url+"/v1/rollout/"+*expName, &st); err != nil {
+	if err := api.getJSON(ctx, "/v1/rollout/"+*expName, &st); err != nil {
 		return err
 	}
 	printSnapshot(stdout, snap)
@@ -124,27 +124,31 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sub := args[0]
 	fs := flag.NewFlagSet("rollout "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("HAP_URL", "http://127.0.0.1:8080"), "platform `URL` (env HAP_URL)")
+	api := apiFlags(fs)
 	expName := fs.String("experiment", "pneumonia", "experiment `name`")
-	by := fs.String("by", os.Getenv("USER"), "who approves, rejects or starts (recorded in the audit log)")
+	by := fs.String("by", os.Getenv("USER"), "who approves, rejects or starts (recorded in the audit log; with a -token, the token's user is recorded and -by must be empty or the same)")
 	reason := fs.String("reason", "", "why (recorded in the audit log)")
 	if err := parseFlags(fs, args[1:], true); err != nil {
 		return err
 	}
-	base := *url + "/v1/rollout/" + *expName
+	base := "/v1/rollout/" + *expName
 	switch sub {
 	case "status":
 		var st rollout.Status
-		if err := getJSON(ctx, base, &st); err != nil {
+		if err := api.getJSON(ctx, base, &st); err != nil {
 			return err
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	case "approve", "reject", "start", "promote", "rollback":
-		body, _ := json.Marshal(map[string]string{"by": *by, "reason": *reason})
+		who := *by
+		if *api.token != "" && who == os.Getenv("USER") {
+			who = "" // the platform records the token's user
+		}
+		body, _ := json.Marshal(map[string]string{"by": who, "reason": *reason})
 		var out json.RawMessage
-		if err := postJSON(ctx, base+"/"+sub, body, &out); err != nil {
+		if err := api.postJSON(ctx, base+"/"+sub, body, &out); err != nil {
 			return err
 		}
 		var ind bytes.Buffer
@@ -156,24 +160,27 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func (a apiTarget) getJSON(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *a.url+path, nil)
 	if err != nil {
 		return err
 	}
-	return doJSON(req, v)
+	return a.doJSON(req, v)
 }
 
-func postJSON(ctx context.Context, url string, body []byte, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (a apiTarget) postJSON(ctx context.Context, path string, body []byte, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *a.url+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	return doJSON(req, v)
+	return a.doJSON(req, v)
 }
 
-func doJSON(req *http.Request, v any) error {
+func (a apiTarget) doJSON(req *http.Request, v any) error {
+	if *a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+*a.token)
+	}
 	cl := &http.Client{Timeout: 30 * time.Second}
 	resp, err := cl.Do(req)
 	if err != nil {

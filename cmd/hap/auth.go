@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/healthcare-ai/platform/auth"
+)
+
+// authFlag adds the -auth flag of the commands that run the platform.
+func authFlag(fs *flag.FlagSet) *string {
+	return fs.String("auth", envOr("HAP_AUTH", ""), "users `file` mapping bearer tokens to users and roles (default <data>/auth.json, created with one user per role on first start; \"off\": no authentication, every request is anonymous with every role; env HAP_AUTH)")
+}
+
+// loadAuth resolves the -auth flag: nil users for "off"; otherwise the users
+// file (spec, or dataDir/auth.json when spec is empty), created on first use
+// with auth.DefaultUsers and their tokens written to tokens.txt beside it.
+// It returns the path of the tokens file when one exists.
+func loadAuth(spec, dataDir string, stdout io.Writer) (users *auth.Users, tokensPath string, err error) {
+	if spec == "off" {
+		return nil, "", nil
+	}
+	path := spec
+	if path == "" {
+		path = filepath.Join(dataDir, "auth.json")
+	}
+	tokensPath = filepath.Join(filepath.Dir(path), "tokens.txt")
+	users, issued, err := auth.Bootstrap(path, tokensPath)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(issued) > 0 {
+		fmt.Fprintf(stdout, "Created the users file %s with one user per role; their tokens (shown once here) are in %s:\n", path, tokensPath)
+		for _, is := range issued {
+			fmt.Fprintf(stdout, "  %-12s %-22s %s\n", is.User.ID, roles(is.User.Roles), is.Token)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if _, err := os.Stat(tokensPath); err != nil {
+		tokensPath = ""
+	}
+	return users, tokensPath, nil
+}
+
+func roles(rs []auth.Role) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ",")
+}
+
+// runAuth implements "hap auth add|hash|token".
+func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := `usage: hap auth add -file FILE -id ID [-name NAME] -roles ROLE[,ROLE]   add a user; prints its new token once
+       hap auth hash TOKEN                                                the token_sha256 of a token, for the users file
+       hap auth check -file FILE                                          validate a users file
+
+roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approver (rollout decisions),
+       ingest (machines: uploads, predictions, DICOMweb, /v2 and /invocations), admin (everything)`
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("%w: want a subcommand", errUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("auth "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch sub {
+	case "hash":
+		if err := parseFlags(fs, args[1:], true); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: hap auth hash TOKEN", errUsage)
+		}
+		fmt.Fprintln(stdout, auth.HashToken(fs.Arg(0)))
+		return nil
+	case "check":
+		file := fs.String("file", "", "users `file`")
+		if err := parseFlags(fs, args[1:], false); err != nil {
+			return err
+		}
+		u, err := auth.Load(*file)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d users: %s\n", *file, len(u.IDs()), strings.Join(u.IDs(), ", "))
+		return nil
+	case "add":
+		file := fs.String("file", "", "users `file` (created if missing)")
+		id := fs.String("id", "", "user `id`: what feedback and approvals are recorded under")
+		name := fs.String("name", "", "display `name`")
+		rs := fs.String("roles", "", "comma-separated `roles`")
+		if err := parseFlags(fs, args[1:], false); err != nil {
+			return err
+		}
+		if *file == "" {
+			return fmt.Errorf("%w: -file is required", errUsage)
+		}
+		var f auth.File
+		data, err := os.ReadFile(*file)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("read %s: %w", *file, err)
+		default:
+			if err := json.Unmarshal(data, &f); err != nil {
+				return fmt.Errorf("users file %s: %w", *file, err)
+			}
+		}
+		u := auth.User{ID: strings.TrimSpace(*id), Name: *name}
+		for r := range strings.SplitSeq(*rs, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				u.Roles = append(u.Roles, auth.Role(r))
+			}
+		}
+		token := auth.NewToken()
+		u.TokenSHA256 = auth.HashToken(token)
+		f.Users = append(f.Users, u)
+		if _, err := auth.New(f.Users); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		out, _ := json.MarshalIndent(f, "", "  ")
+		if err := os.WriteFile(*file, append(out, '\n'), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", *file, err)
+		}
+		fmt.Fprintf(stdout, "added %s (%s) to %s; token (shown once, give it to the user):\n%s\n", u.ID, roles(u.Roles), *file, token)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+}
