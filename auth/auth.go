@@ -270,6 +270,15 @@ func Issue(path, tokensPath string, users []User) (*Users, []Issued, error) {
 	return u, issued, nil
 }
 
+// Save writes a users file atomically (mode 0600), after checking it.
+func Save(path string, f File) error {
+	if _, err := New(f.Users); err != nil {
+		return err
+	}
+	data, _ := json.MarshalIndent(f, "", "  ")
+	return writeFile(path, append(data, '\n'), 0o600)
+}
+
 // ReadTokens reads a tokens file written by Bootstrap: user id -> token.
 func ReadTokens(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)

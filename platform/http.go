@@ -50,6 +50,7 @@ type mount struct {
 // access is the authorisation of a mount: public, one role for every method,
 // or a role for reads (GET, HEAD) and another for writes.
 type access struct {
+	set         bool // false: the mount forgot its rule; only admin may call it
 	public      bool
 	read, write auth.Role
 }
@@ -63,16 +64,19 @@ func (a access) role(r *http.Request) auth.Role {
 }
 
 // as sets the role every method of the mount needs.
-func (m mount) as(role auth.Role) mount { m.access = access{read: role, write: role}; return m }
+func (m mount) as(role auth.Role) mount {
+	m.access = access{set: true, read: role, write: role}
+	return m
+}
 
 // asRW sets the role of reads and of writes.
 func (m mount) asRW(read, write auth.Role) mount {
-	m.access = access{read: read, write: write}
+	m.access = access{set: true, read: read, write: write}
 	return m
 }
 
 // open makes the mount public (no token needed).
-func (m mount) open() mount { m.access = access{public: true}; return m }
+func (m mount) open() mount { m.access = access{set: true, public: true}; return m }
 
 // routeOf splits a "METHOD /path" ServeMux pattern.
 func routeOf(pattern string) Route {
@@ -203,6 +207,11 @@ func (p *Platform) Handler() http.Handler {
 // authorize wraps a mount's handler with its access rule (Config.Auth nil:
 // every request runs as auth.Anonymous).
 func (p *Platform) authorize(m mount) http.Handler {
+	if !m.access.set {
+		// Deny by default: a route added without a rule is for admins only
+		// (TestEveryMountHasAnAccessRule catches it).
+		return auth.Require(p.cfg.Auth, auth.RoleAdmin, m.handler)
+	}
 	if m.access.public {
 		return m.handler
 	}

@@ -30,7 +30,9 @@ func (p *Platform) initMetrics() {
 // serveMetrics serves GET /metrics in the Prometheus text (or negotiated
 // OpenMetrics) format.
 func (p *Platform) serveMetrics() http.Handler {
-	return promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{Registry: p.Metrics})
+	// The route is public and a scrape asks NATS for every consumer's lag:
+	// bound concurrent scrapes (more get 503).
+	return promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{Registry: p.Metrics, MaxRequestsInFlight: 4})
 }
 
 // readyChecks are the conditions of GET /readyz: the NATS connection is

@@ -127,8 +127,9 @@ func (p *Platform) serveReviewImage(w http.ResponseWriter, r *http.Request) {
 		ct = "image/jpeg"
 	}
 	w.Header().Set("Content-Type", ct)
-	// Patient images: never kept by shared caches.
-	w.Header().Set("Cache-Control", "private, max-age=3600")
+	// Patient images: kept by no cache, not even the browser's (a shared
+	// reading-room computer must not show them after sign-out).
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(data)
 }

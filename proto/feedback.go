@@ -266,11 +266,12 @@ func LatencyBucket(ms float64) int {
 	return min(i, len(LatencyBuckets)-1)
 }
 
-// DailyMetrics are the numbers of one arm's results completed on one UTC day
-// (with the feedback on them, however late it came).
+// DailyMetrics are the numbers of one model version's results completed on
+// one UTC day (with the feedback on them, however late it came), whichever
+// arm served it.
 type DailyMetrics struct {
 	Date         string    `json:"date"` // YYYY-MM-DD, UTC
-	Arm          string    `json:"arm"`
+	Arm          string    `json:"arm"`  // the arm the version was last seen in that day
 	ModelName    string    `json:"served_model_name"`
 	ModelVersion string    `json:"model_version"`
 	Predictions  int       `json:"predictions"`
@@ -305,8 +306,14 @@ type MetricsSnapshot struct {
 	// has results, sorted by epoch. Models above are cumulative over all
 	// epochs; a rollout stage is judged on its own epoch only.
 	Epochs []EpochMetrics `json:"epochs,omitempty"`
-	// Daily are the per-day numbers of each arm, oldest first, for the last
-	// MaxDailyMetrics days that have results.
+	// ByModel are the metrics of each model version that answered in the
+	// experiment, whichever arm served it (after a promotion the champion
+	// arm's numbers above mix the old and the new champion; these do not):
+	// the version the champion arm serves now first. Arm is the arm the
+	// version was last seen in; TrafficConfigured is 0 (not defined).
+	ByModel []ModelMetrics `json:"by_model,omitempty"`
+	// Daily are the per-day numbers of each model version, oldest first, for
+	// the last MaxDailyMetrics days that have results.
 	Daily []DailyMetrics `json:"daily,omitempty"`
 }
 

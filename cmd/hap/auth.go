@@ -22,31 +22,37 @@ func authFlag(fs *flag.FlagSet) *string {
 // loadAuth resolves the -auth flag: nil users for "off"; otherwise the users
 // file (spec, or dataDir/auth.json when spec is empty), created on first use
 // with auth.DefaultUsers and their tokens written to tokens.txt beside it.
-// It returns the path of the tokens file when one exists.
-func loadAuth(spec, dataDir string, stdout io.Writer) (users *auth.Users, tokensPath string, err error) {
+// It returns the path of the tokens file when one exists, and whether the
+// users were created now (their tokens were printed, once).
+func loadAuth(spec, dataDir string, stdout io.Writer) (users *auth.Users, tokensPath string, created bool, err error) {
 	if spec == "off" {
-		return nil, "", nil
+		return nil, "", false, nil
 	}
 	path := spec
 	if path == "" {
 		path = filepath.Join(dataDir, "auth.json")
+	} else if _, err := os.Stat(path); err != nil {
+		// Only the default file is created: a mistyped -auth must not start
+		// the platform with fresh users nobody knows about.
+		return nil, "", false, fmt.Errorf("-auth %s: %w (create it with `hap auth add -file %s ...`, or omit -auth for <data>/auth.json)", path, err, path)
 	}
 	tokensPath = filepath.Join(filepath.Dir(path), "tokens.txt")
 	users, issued, err := auth.Bootstrap(path, tokensPath)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	if len(issued) > 0 {
-		fmt.Fprintf(stdout, "Created the users file %s with one user per role; their tokens (shown once here) are in %s:\n", path, tokensPath)
-		for _, is := range issued {
-			fmt.Fprintf(stdout, "  %-12s %-22s %s\n", is.User.ID, roles(is.User.Roles), is.Token)
+	if len(issued) == 0 {
+		if _, err := os.Stat(tokensPath); err != nil {
+			tokensPath = ""
 		}
-		fmt.Fprintln(stdout)
+		return users, tokensPath, false, nil
 	}
-	if _, err := os.Stat(tokensPath); err != nil {
-		tokensPath = ""
+	fmt.Fprintf(stdout, "Created the users file %s with one user per role; their tokens (shown once here) are in %s:\n", path, tokensPath)
+	for _, is := range issued {
+		fmt.Fprintf(stdout, "  %-12s %-22s %s\n", is.User.ID, roles(is.User.Roles), is.Token)
 	}
-	return users, tokensPath, nil
+	fmt.Fprintln(stdout)
+	return users, tokensPath, true, nil
 }
 
 func roles(rs []auth.Role) string {
@@ -127,8 +133,7 @@ roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approv
 		if _, err := auth.New(f.Users); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		out, _ := json.MarshalIndent(f, "", "  ")
-		if err := os.WriteFile(*file, append(out, '\n'), 0o600); err != nil {
+		if err := auth.Save(*file, f); err != nil {
 			return fmt.Errorf("write %s: %w", *file, err)
 		}
 		fmt.Fprintf(stdout, "added %s (%s) to %s; token (shown once, give it to the user):\n%s\n", u.ID, roles(u.Roles), *file, token)

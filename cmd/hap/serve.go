@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.OpenBlobs = func(ctx context.Context) (blob.Store, error) { return s3blob.Open(ctx, loc) }
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	users, tokensPath, err := loadAuth(*authSpec, cfg.DataDir, stdout)
+	users, tokensPath, created, err := loadAuth(*authSpec, cfg.DataDir, stdout)
 	if err != nil {
 		return err
 	}
@@ -71,9 +71,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "  auth        OFF: every request is anonymous with every role (-auth off); use a users file outside development\n")
 	case tokensPath != "":
 		fmt.Fprintf(stdout, "  auth        bearer tokens; the local users' tokens are in %s\n", tokensPath)
-		if toks, err := auth.ReadTokens(tokensPath); err == nil && toks["admin"] != "" {
+		// The links hold a token: printed only on the start that created
+		// it, so that later starts do not leave it in service logs.
+		if toks, err := auth.ReadTokens(tokensPath); err == nil && created && toks["admin"] != "" {
 			fmt.Fprintf(stdout, "  dashboard   %s/dashboard#token=%s\n", base, toks["admin"])
 			fmt.Fprintf(stdout, "  review      %s/review#token=%s   (as the radiologist)\n", base, toks["radiologist"])
+		} else {
+			fmt.Fprintf(stdout, "  dashboard   %s/dashboard#token=$(grep ^admin %s | cut -f2)   (or sign in with your token)\n", base, tokensPath)
+			fmt.Fprintf(stdout, "  review      %s/review\n", base)
 		}
 	default:
 		fmt.Fprintf(stdout, "  auth        bearer tokens from %s\n", *authSpec)

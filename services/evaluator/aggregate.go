@@ -1,6 +1,8 @@
 package evaluator
 
 import (
+	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -39,6 +41,7 @@ type armContribution struct {
 	counts     counts
 	day        string // UTC date of the result's completion, "" when unknown
 	latency    int    // proto.LatencyBucket of an ok result's latency, -1 for none
+	model      model  // the model version that answered
 }
 
 // pairContribution is a request that both arms answered (status ok) in the
@@ -116,7 +119,8 @@ func contribute(st *RequestState, policy Policy) contribution {
 		} else {
 			n.Errors = 1
 		}
-		c.arms[c.nArms] = armContribution{experiment: exp, epoch: r.Epoch, arm: arm, counts: n, day: dayOf(r), latency: latency}
+		c.arms[c.nArms] = armContribution{experiment: exp, epoch: r.Epoch, arm: arm, counts: n, day: dayOf(r), latency: latency,
+			model: model{r.ModelName, r.ModelVersion}}
 		c.nArms++
 		if v.NeedsAdjudication && !slices.Contains(c.adjudication[:c.nAdjudication], exp) {
 			c.adjudication[c.nAdjudication] = exp
@@ -152,8 +156,11 @@ func dayOf(r ArmResult) string {
 	return at.UTC().Format(time.DateOnly)
 }
 
-// dayArm keys the per-day numbers of an arm.
-type dayArm struct{ day, arm string }
+// dayModel keys the per-day numbers of a model version.
+type dayModel struct {
+	day string
+	model
+}
 
 // latencyHist counts ok results per proto.LatencyBuckets bucket.
 type latencyHist []int
@@ -207,13 +214,19 @@ type experimentAgg struct {
 	models       map[string]*seen[model]
 	epochs       map[int]*epochAgg
 	latency      map[string]latencyHist
-	days         map[dayArm]*counts
-	dayModels    map[dayArm]*seen[model]
+	// Per model version, whichever arm served it: counts, latency, and
+	// the arm it was last seen in (overall and per day).
+	byModel      map[model]*counts
+	modelLatency map[model]latencyHist
+	modelArm     map[model]*seen[string]
+	days         map[dayModel]*counts
+	dayArms      map[dayModel]*seen[string]
 }
 
 func newExperimentAgg() *experimentAgg {
 	e := &experimentAgg{arms: map[string]*counts{}, models: map[string]*seen[model]{}, epochs: map[int]*epochAgg{},
-		latency: map[string]latencyHist{}, days: map[dayArm]*counts{}, dayModels: map[dayArm]*seen[model]{}}
+		latency: map[string]latencyHist{}, byModel: map[model]*counts{}, modelLatency: map[model]latencyHist{},
+		modelArm: map[model]*seen[string]{}, days: map[dayModel]*counts{}, dayArms: map[dayModel]*seen[string]{}}
 	for _, arm := range proto.Arms {
 		e.arms[arm] = &counts{}
 		e.models[arm] = &seen[model]{}
@@ -222,8 +235,8 @@ func newExperimentAgg() *experimentAgg {
 	return e
 }
 
-// day returns the counts of an arm on a day.
-func (e *experimentAgg) day(k dayArm) *counts {
+// day returns the counts of a model version on a day.
+func (e *experimentAgg) day(k dayModel) *counts {
 	c := e.days[k]
 	if c == nil {
 		c = &counts{}
@@ -232,33 +245,92 @@ func (e *experimentAgg) day(k dayArm) *counts {
 	return c
 }
 
-// daily renders the per-day numbers of the last proto.MaxDailyMetrics days
-// with results, oldest first, champion before challenger.
+// model returns the counts and latency histogram of a model version.
+func (e *experimentAgg) model(m model) (*counts, latencyHist) {
+	c := e.byModel[m]
+	if c == nil {
+		c = &counts{}
+		e.byModel[m] = c
+		e.modelLatency[m] = make(latencyHist, len(proto.LatencyBuckets))
+	}
+	return c, e.modelLatency[m]
+}
+
+// daily renders the per-day numbers of each model version for the last
+// proto.MaxDailyMetrics days with results, oldest first, then by model.
 func (e *experimentAgg) daily() []proto.DailyMetrics {
-	var days []string
+	var keys []dayModel
+	days := map[string]bool{}
 	for k, c := range e.days {
-		if *c != (counts{}) && !slices.Contains(days, k.day) {
-			days = append(days, k.day)
+		if *c != (counts{}) {
+			keys = append(keys, k)
+			days[k.day] = true
 		}
 	}
-	slices.Sort(days)
-	if len(days) > proto.MaxDailyMetrics {
-		days = days[len(days)-proto.MaxDailyMetrics:]
+	cut := ""
+	if sorted := slices.Sorted(maps.Keys(days)); len(sorted) > proto.MaxDailyMetrics {
+		cut = sorted[len(sorted)-proto.MaxDailyMetrics]
 	}
+	slices.SortFunc(keys, func(a, b dayModel) int {
+		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.name, b.name), cmp.Compare(a.version, b.version))
+	})
 	var out []proto.DailyMetrics
-	for _, d := range days {
-		for _, arm := range proto.Arms {
-			c, ok := e.days[dayArm{d, arm}]
-			if !ok || *c == (counts{}) {
-				continue
-			}
-			dm := proto.DailyMetrics{Date: d, Arm: arm, Predictions: c.Predictions, Feedback: c.Feedback,
-				Confusion: c.Confusion, Accuracy: c.Confusion.Accuracy()}
-			if md := e.dayModels[dayArm{d, arm}]; md != nil {
-				dm.ModelName, dm.ModelVersion = md.v.name, md.v.version
-			}
-			out = append(out, dm)
+	for _, k := range keys {
+		if k.day < cut {
+			continue
 		}
+		c := e.days[k]
+		dm := proto.DailyMetrics{Date: k.day, ModelName: k.name, ModelVersion: k.version, Predictions: c.Predictions,
+			Feedback: c.Feedback, Confusion: c.Confusion, Accuracy: c.Confusion.Accuracy()}
+		if a := e.dayArms[k]; a != nil {
+			dm.Arm = a.v
+		}
+		out = append(out, dm)
+	}
+	return out
+}
+
+// versionMetrics renders the metrics of each model version that answered in the
+// experiment, whichever arm served it: the version the champion arm serves
+// now first, then the challenger's, then the others by name and version.
+// Arm is the arm the version was last seen in; TrafficActual is its share of
+// all served predictions; TrafficConfigured is not defined (0).
+func (e *experimentAgg) versionMetrics() []proto.ModelMetrics {
+	served := 0
+	for _, c := range e.arms {
+		served += c.Served
+	}
+	rank := func(m model) int {
+		for i, arm := range proto.Arms {
+			if md := e.models[arm]; md.ok && md.v == m {
+				return i
+			}
+		}
+		return len(proto.Arms)
+	}
+	var ms []model
+	for m, c := range e.byModel {
+		if *c != (counts{}) {
+			ms = append(ms, m)
+		}
+	}
+	slices.SortFunc(ms, func(a, b model) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.name, b.name), cmp.Compare(a.version, b.version))
+	})
+	out := make([]proto.ModelMetrics, 0, len(ms))
+	for _, m := range ms {
+		c := e.byModel[m]
+		mm := proto.ModelMetrics{ModelName: m.name, ModelVersion: m.version, Predictions: c.Predictions, Errors: c.Errors,
+			Served: c.Served, Feedback: c.Feedback, Confusion: c.Confusion, Inconsistent: c.Inconsistent}
+		if a := e.modelArm[m]; a != nil {
+			mm.Arm = a.v
+		}
+		if served > 0 {
+			mm.TrafficActual = float64(c.Served) / float64(served)
+		}
+		mm.Fill()
+		mm.Latency = e.modelLatency[m].summary()
+		out = append(out, mm)
 	}
 	return out
 }
@@ -333,10 +405,13 @@ func (a *aggregates) addLocked(c contribution, sign int) {
 		e.arms[ac.arm].add(ac.counts, sign)
 		e.epoch(ac.epoch).arms[ac.arm].add(ac.counts, sign)
 		if ac.day != "" {
-			e.day(dayArm{ac.day, ac.arm}).add(ac.counts, sign)
+			e.day(dayModel{ac.day, ac.model}).add(ac.counts, sign)
 		}
+		mc, ml := e.model(ac.model)
+		mc.add(ac.counts, sign)
 		if ac.latency >= 0 {
 			e.latency[ac.arm][ac.latency] += sign
+			ml[ac.latency] += sign
 		}
 		a.dirty[ac.experiment] = true
 	}
@@ -381,12 +456,16 @@ func (a *aggregates) observeLocked(st *RequestState) {
 		}
 		md := model{r.ModelName, r.ModelVersion}
 		changed = e.models[arm].observe(md, at) || changed
+		if e.modelArm[md] == nil {
+			e.modelArm[md] = &seen[string]{}
+		}
+		changed = e.modelArm[md].observe(arm, at) || changed
 		if d := dayOf(r); d != "" {
-			k := dayArm{d, arm}
-			if e.dayModels[k] == nil {
-				e.dayModels[k] = &seen[model]{}
+			k := dayModel{d, md}
+			if e.dayArms[k] == nil {
+				e.dayArms[k] = &seen[string]{}
 			}
-			changed = e.dayModels[k].observe(md, at) || changed
+			changed = e.dayArms[k].observe(arm, at) || changed
 		}
 		ep := e.epoch(r.Epoch)
 		changed = ep.split.observe(r.ConfiguredSplit, at) || changed
@@ -489,6 +568,7 @@ func (a *aggregates) snapshot(name string) (snap proto.MetricsSnapshot, ok bool)
 		snap.Models[i].Latency = e.latency[snap.Models[i].Arm].summary()
 	}
 	snap.Daily = e.daily()
+	snap.ByModel = e.versionMetrics()
 	epochs := make([]int, 0, len(e.epochs))
 	for n, ep := range e.epochs {
 		if !ep.empty() {

@@ -153,24 +153,34 @@ func (x *reviewIndex) query(q ReviewQuery) (ReviewPage, error) {
 	}
 	x.mu.Lock()
 	page := ReviewPage{Items: []ReviewItem{}, Truncated: x.dropped}
-	var match []ReviewItem
+	// top keeps the limit+1 newest matches in order (one more tells whether
+	// a next page exists): a page costs one pass over the queue, not a sort
+	// of every match.
+	top := make([]ReviewItem, 0, limit+1)
 	for _, it := range x.items {
 		if (q.Experiment != "" && it.Experiment != q.Experiment) || (q.Model != "" && it.ModelName != q.Model) ||
 			(q.Predicted != "" && it.Label != q.Predicted) {
 			continue
 		}
 		page.Pending++
-		if before == nil || newer(*before, it) < 0 {
-			match = append(match, it)
+		if before != nil && newer(*before, it) >= 0 {
+			continue
 		}
+		if len(top) == limit+1 && newer(it, top[limit]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(top, it, newer)
+		if len(top) == limit+1 {
+			top = top[:limit]
+		}
+		top = slices.Insert(top, i, it)
 	}
 	x.mu.Unlock()
-	slices.SortFunc(match, newer)
-	if len(match) > limit {
-		page.Next = encodeCursor(match[limit-1])
-		match = match[:limit]
+	if len(top) > limit {
+		page.Next = encodeCursor(top[limit-1])
+		top = top[:limit]
 	}
-	page.Items = append(page.Items, match...)
+	page.Items = append(page.Items, top...)
 	return page, nil
 }
 

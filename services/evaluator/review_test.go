@@ -131,10 +131,55 @@ func TestDailyAndLatencyMetrics(t *testing.T) {
 		t.Fatalf("daily = %+v, want 2 rows", snap.Daily)
 	}
 	d1, d2 := snap.Daily[0], snap.Daily[1]
-	if d1.Date != "2026-11-28" || d1.Predictions != 6 || d1.Feedback != 2 || d1.Accuracy != 0.5 || d1.ModelName != "pneumonia-champion" {
+	if d1.Date != "2026-11-28" || d1.Predictions != 6 || d1.Feedback != 2 || d1.Accuracy != 0.5 || d1.ModelName != "pneumonia-champion" || d1.Arm != proto.ArmChampion {
 		t.Errorf("day 1 = %+v", d1)
 	}
 	if d2.Date != "2026-11-29" || d2.Predictions != 4 || d2.Feedback != 1 || d2.Accuracy != 1 || d2.Confusion.TP != 1 {
 		t.Errorf("day 2 = %+v", d2)
+	}
+}
+
+// TestMetricsByModelVersion: after a promotion the champion arm serves
+// another model; the per-arm numbers mix both, the per-version ones do not,
+// and the daily numbers are per version.
+func TestMetricsByModelVersion(t *testing.T) {
+	t.Parallel()
+	env := bustest.Start(t)
+	ev := start(t, env)
+	send := func(id, arm, name, label string, at time.Time) {
+		r := result(id, "exp1", arm, label, true, at)
+		r.ModelName, r.ModelVersion, r.LatencyMS = name, "1", 10
+		publishResult(t, env.JS, r)
+	}
+	// Before: champion A (2 results), challenger B (1); after the promotion
+	// B serves on the champion arm (2 results).
+	send("p1", proto.ArmChampion, "model-a", P, t0)
+	send("p2", proto.ArmChampion, "model-a", N, t0)
+	send("p3", proto.ArmChallenger, "model-b", P, t0)
+	send("p4", proto.ArmChampion, "model-b", P, t0.Add(time.Hour))
+	send("p5", proto.ArmChampion, "model-b", P, t0.Add(time.Hour))
+	publishFeedback(t, env.JS, fb("f1", "p1", proto.FeedbackFalsePositive, "", t0.Add(2*time.Hour)), "") // A wrong
+	publishFeedback(t, env.JS, fb("f4", "p4", proto.FeedbackTruePositive, "", t0.Add(2*time.Hour)), "")  // B right
+	snap := waitCounts(t, ev.svc, "exp1", proto.ArmChampion, counts{Predictions: 4, Served: 4, Feedback: 2, Confusion: proto.Confusion{TP: 1, FP: 1}})
+	bustest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		snap = ev.svc.Snapshot("exp1")
+		if len(snap.ByModel) != 2 {
+			return fmt.Errorf("by_model %+v", snap.ByModel)
+		}
+		return nil
+	})
+	b, a := snap.ByModel[0], snap.ByModel[1]
+	// model-b is what the champion arm serves now: first.
+	if b.ModelName != "model-b" || b.Arm != proto.ArmChampion || b.Predictions != 3 || b.Feedback != 1 || b.Accuracy != 1 ||
+		b.Latency == nil || b.Latency.N != 3 || !near(b.TrafficActual, 3.0/5) {
+		t.Errorf("model-b = %+v", b)
+	}
+	if a.ModelName != "model-a" || a.Arm != proto.ArmChampion || a.Predictions != 2 || a.Feedback != 1 || a.Accuracy != 0 || a.Confusion.FP != 1 {
+		t.Errorf("model-a = %+v", a)
+	}
+	// Daily: one row per version for the day, model-b counting both arms.
+	if len(snap.Daily) != 2 || snap.Daily[0].ModelName != "model-a" || snap.Daily[1].ModelName != "model-b" ||
+		snap.Daily[1].Predictions != 3 || snap.Daily[1].Arm != proto.ArmChampion {
+		t.Errorf("daily = %+v", snap.Daily)
 	}
 }

@@ -14,8 +14,8 @@ const state = {
   snapshots: [],          // oldest first, unique by snapshot_id
   snapshotIds: new Set(),
   decisions: new Map(),   // decision_id -> DecisionEvent
-  drift: new Map(),       // arm/model_version -> DriftReport
-  alerts: new Map(),      // arm/model_version/signal -> DriftAlert
+  drift: new Map(),       // arm/served_model_name/model_version -> DriftReport
+  alerts: new Map(),      // arm/served_model_name/model_version/signal -> DriftAlert
   rejected: {},
   rollout: null,
   rolloutError: '',
@@ -78,6 +78,22 @@ function renderModels() {
     );
   });
   $('models-table').tBodies[0].replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 10, class: 'empty' }, 'No results yet.'))]));
+  const fmtLat = lat => (lat && lat.n ? `${lat.p50.toFixed(1)} / ${lat.p90.toFixed(1)} / ${lat.p99.toFixed(1)} ms` : '—');
+  const versions = (s.by_model || []).map(m => {
+    const c = clinical(m.confusion);
+    return h('tr', { 'data-model': modelLabel(m) },
+      h('th', { scope: 'row' }, modelLabel(m)),
+      h('td', { class: armClass(m.arm) }, m.arm || '—'),
+      h('td', { class: 'num' }, fmtInt(m.predictions)),
+      h('td', { class: 'num' }, pct(m.traffic_actual)),
+      h('td', { class: 'num' }, fmtInt(m.feedback)),
+      h('td', {}, interval(c.accuracy)),
+      h('td', {}, interval(c.sensitivity)),
+      h('td', {}, interval(c.specificity)),
+      h('td', { class: 'num' }, fmtLat(m.latency_ms)),
+    );
+  });
+  $('versions-table').tBodies[0].replaceChildren(...(versions.length ? versions : [h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No per-version numbers in the snapshots.'))]));
   const total = modelsOf(s).reduce((a, m) => a + (m.predictions || 0), 0);
   $('models-note').textContent = `${fmtInt(total)} predictions · ${fmtInt(s.pending_feedback)} feedback waiting for its prediction · mode ${s.mode || '—'} · configured split ${s.configured_split?.champion ?? '?'}/${s.configured_split?.challenger ?? '?'}`;
 }
@@ -147,12 +163,23 @@ function renderConfusion() {
 function renderDaily() {
   const daily = latest()?.daily || [];
   const dates = [...new Set(daily.map(d => d.date))].sort();
-  const series = ARMS.map(arm => ({ name: arm, color: COLORS[arm], markers: true, points: [] }));
+  // One series per model version (the daily numbers are per version,
+  // whichever arm served it), coloured by the arm it was last seen in;
+  // further versions of the same arm get a lighter shade.
+  const series = [];
+  const byModel = new Map();
+  const perArm = {};
   for (const d of daily) {
-    const k = ARMS.indexOf(d.arm);
-    if (k < 0 || !d.feedback) continue;
+    const name = modelLabel(d);
+    if (!byModel.has(name)) {
+      const n = perArm[d.arm] = (perArm[d.arm] || 0) + 1;
+      const s = { name, color: COLORS[d.arm] || '#555', dash: n > 1, markers: true, points: [] };
+      byModel.set(name, s);
+      series.push(s);
+    }
+    if (!d.feedback) continue;
     const c = d.confusion ? clinical(d.confusion).accuracy.value : d.accuracy;
-    series[k].points.push([dates.indexOf(d.date), c ?? d.accuracy]);
+    byModel.get(name).points.push([dates.indexOf(d.date), c ?? d.accuracy]);
   }
   for (const s of series) s.points.sort((a, b) => a[0] - b[0]);
   lineChart($('chart-daily'), series, {
@@ -162,7 +189,7 @@ function renderDaily() {
   const table = $('daily-table');
   if (!daily.length) { table.replaceChildren(); return; }
   table.replaceChildren(
-    h('thead', {}, h('tr', {}, ...['Date', 'Arm', 'Model', 'Predictions', 'Feedback', 'Accuracy (95% CI)'].map(t => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ...['Date', 'Last arm', 'Model', 'Predictions', 'Feedback', 'Accuracy (95% CI)'].map(t => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, ...daily.slice().reverse().slice(0, 14).map(d => h('tr', {},
       h('td', {}, d.date), h('td', { class: armClass(d.arm) }, d.arm), h('td', {}, modelLabel(d)),
       h('td', { class: 'num' }, fmtInt(d.predictions)), h('td', { class: 'num' }, fmtInt(d.feedback)),
@@ -272,14 +299,39 @@ function renderHistory() {
   );
 }
 
+// driftKey names the model version an arm serves (a drift report or alert).
+const driftKey = r => `${r.arm}/${r.served_model_name}/${r.model_version}`;
+
+// servedKeys are the drift keys of what each arm serves now (latest
+// snapshot); null before any snapshot.
+function servedKeys() {
+  const models = latest()?.models;
+  return models ? new Set(models.filter(m => m.served_model_name).map(driftKey)) : null;
+}
+
+// stillFiring: an alert is shown while its model version is still served
+// and no later report puts its signal back below the alert level (an alert
+// whose monitor restarted, or whose model was retired, never gets its
+// "resolved" otherwise).
+function stillFiring(a, served) {
+  if (a.status !== 'firing') return false;
+  if (served && !served.has(driftKey(a))) return false;
+  const rep = state.drift.get(driftKey(a));
+  if (!rep || !(Date.parse(rep.evaluated_at) > Date.parse(a.at))) return true;
+  const sig = (rep.signals || []).find(s => s.name === a.signal);
+  return !sig || sig.level === 'alert';
+}
+
 function renderDrift() {
-  const firing = [...state.alerts.values()].filter(a => a.status === 'firing');
+  const served = servedKeys();
+  const firing = [...state.alerts.values()].filter(a => stillFiring(a, served));
   const banner = $('alert-banner');
   banner.hidden = !firing.length;
   banner.textContent = firing.length
     ? `Drift alert: ${firing.map(a => `${a.arm} ${a.served_model_name || ''} v${a.model_version || '?'} ${a.signal} = ${Number(a.value).toFixed(3)} (threshold ${Number(a.threshold).toFixed(3)})${a.reason ? ': ' + a.reason : ''}`).join('; ')}`
     : '';
-  const reports = [...state.drift.values()].sort((a, b) => ARMS.indexOf(a.arm) - ARMS.indexOf(b.arm));
+  const reports = [...state.drift.values()].filter(r => !served || served.has(driftKey(r)))
+    .sort((a, b) => ARMS.indexOf(a.arm) - ARMS.indexOf(b.arm));
   if (!reports.length) return;
   const rows = reports.flatMap(r => (r.signals?.length ? r.signals : [{ name: '—', level: r.level }]).map((s, i) => h('tr', {},
     i === 0 ? h('th', { scope: 'row', class: armClass(r.arm), rowSpan: r.signals?.length || 1 }, `${r.arm} · ${modelLabel(r)}`) : null,
@@ -318,12 +370,12 @@ function onEvent(ev) {
       break;
     case 'drift': {
       const r = data.data || {};
-      state.drift.set(`${r.arm}/${r.model_version}`, r);
+      state.drift.set(driftKey(r), r);
       break;
     }
     case 'alert': {
       const a = data.data || {};
-      state.alerts.set(`${a.arm}/${a.model_version}/${a.signal}`, { ...a, subject: data.subject });
+      state.alerts.set(`${driftKey(a)}/${a.signal}`, { ...a, subject: data.subject });
       break;
     }
     case 'rejected':

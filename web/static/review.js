@@ -66,7 +66,12 @@ function renderQueue() {
 }
 
 async function loadQueue(reset) {
-  if (state.loading) return;
+  if (state.loading) {
+    // A filter change (reset) while a page loads must not be lost: load
+    // again from the top once the running load ends.
+    if (reset) state.reloadPending = true;
+    return;
+  }
   state.loading = true;
   $('queue-status').textContent = 'Loading…';
   const q = new URLSearchParams({ experiment: exp, limit: String(PAGE) });
@@ -93,6 +98,10 @@ async function loadQueue(reset) {
     state.loading = false;
   }
   renderQueue();
+  if (state.reloadPending) {
+    state.reloadPending = false;
+    await loadQueue(true);
+  }
 }
 
 async function loadModels() {
