@@ -43,8 +43,8 @@ type Meta struct {
 	// Trace is the W3C traceparent of the request that brought the image in
 	// (HTTP header or NATS header traceparent). The event is published with a
 	// child of it (same trace id, new span id); when it is zero, of the one
-	// the context carries (trace.NewContext); when that is absent too, in a
-	// new trace.
+	// the context carries (trace.NewContext); when that is absent too, in the
+	// trace derived from the request id (trace.FromRequestID).
 	Trace trace.Parent
 }
 
