@@ -183,3 +183,17 @@ func TestAuthenticatedOnlyForRealUsers(t *testing.T) {
 		t.Fatalf("Authenticated = %v, want [false true] (auth off, then a real user)", got)
 	}
 }
+
+func TestRequireRW(t *testing.T) {
+	users, _ := auth.New([]auth.User{{ID: "vera", Roles: []auth.Role{auth.RoleViewer}, TokenSHA256: auth.HashToken("tok")}})
+	h := auth.RequireRW(users, auth.RoleViewer, auth.RoleApprover, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for method, want := range map[string]int{"GET": 200, "HEAD": 200, "POST": 403, "DELETE": 403, "OPTIONS": 403} {
+		req := httptest.NewRequest(method, "/v1/rollout/x", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("%s as a viewer: %d, want %d", method, rec.Code, want)
+		}
+	}
+}

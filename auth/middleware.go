@@ -50,6 +50,22 @@ func Require(users *Users, need Role, h http.Handler) http.Handler {
 	})
 }
 
+// RequireRW is Require with one role for reads (GET, HEAD) and another for
+// every other method.
+func RequireRW(users *Users, read, write Role, h http.Handler) http.Handler {
+	if read == write {
+		return Require(users, read, h)
+	}
+	r, w := Require(users, read, h), Require(users, write, h)
+	return http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet || req.Method == http.MethodHead {
+			r.ServeHTTP(rw, req)
+			return
+		}
+		w.ServeHTTP(rw, req)
+	})
+}
+
 // bearer extracts the token of an "Authorization: Bearer <token>" header; the
 // scheme is case-insensitive (RFC 9110). present reports whether an
 // Authorization header was sent at all.

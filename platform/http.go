@@ -55,14 +55,6 @@ type access struct {
 	read, write auth.Role
 }
 
-// role of a request under this access.
-func (a access) role(r *http.Request) auth.Role {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return a.read
-	}
-	return a.write
-}
-
 // as sets the role every method of the mount needs.
 func (m mount) as(role auth.Role) mount {
 	m.access = access{set: true, read: role, write: role}
@@ -215,18 +207,7 @@ func (p *Platform) authorize(m mount) http.Handler {
 	if m.access.public {
 		return m.handler
 	}
-	if m.access.read == m.access.write {
-		return auth.Require(p.cfg.Auth, m.access.read, m.handler)
-	}
-	read := auth.Require(p.cfg.Auth, m.access.read, m.handler)
-	write := auth.Require(p.cfg.Auth, m.access.write, m.handler)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.access.role(r) == m.access.read {
-			read.ServeHTTP(w, r)
-			return
-		}
-		write.ServeHTTP(w, r)
-	})
+	return auth.RequireRW(p.cfg.Auth, m.access.read, m.access.write, m.handler)
 }
 
 // Problem types of requests that no route serves.

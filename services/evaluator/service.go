@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
 )
@@ -29,6 +30,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics registers the evaluator's metrics (metrics.go); nil: none.
 	Metrics prometheus.Registerer
+	// Auth, when set, makes the HTTP listener that Run starts
+	// (Config.HTTPAddr) require bearer tokens of users holding the role
+	// viewer (package auth); nil serves it without authentication. The
+	// platform mounts Handler itself, with its own rules.
+	Auth *auth.Users
 }
 
 // Service is the evaluator. Run it once; Handler and Snapshot serve the
@@ -43,6 +49,7 @@ type Service struct {
 	kv      jetstream.KeyValue // set by Run before ready is closed
 	ready   chan struct{}
 	met     *metrics
+	users   *auth.Users
 
 	keyLocks [256]sync.Mutex // serialize updates of one key (by hash)
 	lockSeed maphash.Seed
@@ -88,6 +95,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.agg.review = s.review
 	s.lockSeed = maphash.MakeSeed()
 	s.met = newMetrics(deps.Metrics, s)
+	s.users = deps.Auth
 	s.handler = s.routes()
 	return s, nil
 }
@@ -132,7 +140,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.addr = ln.Addr()
 		s.mu.Unlock()
 		srv = &http.Server{
-			Handler:           s.handler,
+			Handler:           auth.Require(s.users, auth.RoleViewer, s.handler),
 			ReadHeaderTimeout: 5 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,

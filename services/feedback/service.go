@@ -35,6 +35,11 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics registers the service's metrics (metrics.go); nil: none.
 	Metrics prometheus.Registerer
+	// Auth, when set, makes the HTTP listener that Run starts
+	// (Config.HTTPAddr) require bearer tokens of users holding the role
+	// radiologist (feedback is then recorded under the user) (package auth); nil serves it without authentication. The
+	// platform mounts Handler itself, with its own rules.
+	Auth *auth.Users
 }
 
 // Service is the feedback service. Handler may be used on its own; Run adds
@@ -45,6 +50,7 @@ type Service struct {
 	log     *slog.Logger
 	handler http.Handler
 	met     *metrics
+	users   *auth.Users
 
 	mu      sync.Mutex
 	running bool
@@ -67,7 +73,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, js: deps.JS, log: log.With("service", "feedback"), met: newMetrics(deps.Metrics)}
+	s := &Service{cfg: cfg, js: deps.JS, log: log.With("service", "feedback"), met: newMetrics(deps.Metrics), users: deps.Auth}
 	mux := http.NewServeMux()
 	mux.HandleFunc(client.Path, s.serveFeedback)
 	s.handler = mux
@@ -119,7 +125,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.addr = ln.Addr()
 		s.mu.Unlock()
 		srv = &http.Server{
-			Handler:           s.handler,
+			Handler:           auth.Require(s.users, auth.RoleRadiologist, s.handler),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,

@@ -51,6 +51,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/blob"
 	"github.com/healthcare-ai/platform/bus"
 	"github.com/healthcare-ai/platform/proto"
@@ -200,6 +201,11 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics registers the ingestor's metrics (metrics.go); nil: none.
 	Metrics prometheus.Registerer
+	// Auth, when set, makes the HTTP listener that Run starts
+	// (Config.HTTPAddr) require bearer tokens of users holding the role
+	// ingest (package auth); nil serves it without authentication. The
+	// platform mounts Handler itself, with its own rules.
+	Auth *auth.Users
 }
 
 // Service is the ingestor.
@@ -212,6 +218,7 @@ type Service struct {
 	decode  chan struct{} // semaphore of full decodes
 	uploads chan struct{} // semaphore of HTTP uploads
 	met     *metrics
+	users   *auth.Users
 
 	inboxOnce sync.Mutex
 	inbox     jetstream.ObjectStore
@@ -247,6 +254,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		decode:  make(chan struct{}, cfg.DecodeConcurrency),
 		uploads: make(chan struct{}, cfg.MaxUploads),
 		met:     newMetrics(deps.Metrics),
+		users:   deps.Auth,
 	}, nil
 }
 
@@ -311,7 +319,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.addr = ln.Addr()
 		s.addrMu.Unlock()
 		srv = &http.Server{
-			Handler:           s.Handler(),
+			Handler:           auth.Require(s.users, auth.RoleIngest, s.Handler()),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       5 * time.Minute,
 			IdleTimeout:       2 * time.Minute,

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
 	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("EVALUATOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env EVALUATOR_HTTP_ADDR)")
+	authFile := svcmain.AuthFlag(fs)
 	policy := fs.String("policy", svcmain.Env("EVALUATOR_POLICY", string(cfg.Policy)), "differing feedback on one request: latest or adjudicate (env EVALUATOR_POLICY)")
 	fs.DurationVar(&cfg.PublishInterval, "publish-interval", cfg.PublishInterval, "least time between two metrics publications")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "messages processed concurrently per consumer")
@@ -68,7 +69,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	ops := svcmain.NewOps()
-	svc, err := evaluator.New(cfg, evaluator.Deps{JS: js, Logger: log, Metrics: ops.Registry})
+	users, err := svcmain.LoadAuth(*authFile, cfg.HTTPAddr, log)
+	if err != nil {
+		return err
+	}
+	svc, err := evaluator.New(cfg, evaluator.Deps{JS: js, Logger: log, Metrics: ops.Registry, Auth: users})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
 	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("FEEDBACK_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty to disable (env FEEDBACK_HTTP_ADDR)")
+	authFile := svcmain.AuthFlag(fs)
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "NATS submissions processed concurrently")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body", cfg.MaxBodyBytes, "largest accepted submission in bytes")
 	ensure := fs.Bool("ensure-streams", true, "create or update the platform streams on start")
@@ -62,7 +63,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	ops := svcmain.NewOps()
-	svc, err := feedback.New(cfg, feedback.Deps{JS: js, Logger: log, Metrics: ops.Registry})
+	users, err := svcmain.LoadAuth(*authFile, cfg.HTTPAddr, log)
+	if err != nil {
+		return err
+	}
+	svc, err := feedback.New(cfg, feedback.Deps{JS: js, Logger: log, Metrics: ops.Registry, Auth: users})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logLevel := fs.String("log-level", svcmain.Env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	opsAddr := svcmain.OpsFlag(fs, svcmain.OpsIngestor)
 	fs.StringVar(&cfg.HTTPAddr, "http", svcmain.Env("INGESTOR_HTTP_ADDR", cfg.HTTPAddr), "HTTP listen address, empty for none (env INGESTOR_HTTP_ADDR)")
+	authFile := svcmain.AuthFlag(fs)
 	fs.Int64Var(&cfg.MaxBytes, "max-bytes", cfg.MaxBytes, "largest accepted image in bytes")
 	fs.IntVar(&cfg.MinSide, "min-side", cfg.MinSide, "smallest accepted width and height in pixels")
 	fs.IntVar(&cfg.MaxSide, "max-side", cfg.MaxSide, "largest accepted width and height in pixels")
@@ -109,7 +110,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	ops := svcmain.NewOps()
-	svc, err := ingestor.New(cfg, ingestor.Deps{JS: js, Store: store, Logger: log, Metrics: ops.Registry})
+	users, err := svcmain.LoadAuth(*authFile, cfg.HTTPAddr, log)
+	if err != nil {
+		return err
+	}
+	svc, err := ingestor.New(cfg, ingestor.Deps{JS: js, Store: store, Logger: log, Metrics: ops.Registry, Auth: users})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/healthcare-ai/platform/auth"
 	"github.com/healthcare-ai/platform/decision"
 	"github.com/healthcare-ai/platform/httpapi/health"
 	"github.com/healthcare-ai/platform/registry"
@@ -42,6 +43,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	natsURL := fs.String("nats", svcmain.Env("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
 	httpAddr := fs.String("http", svcmain.Env("ROLLOUT_HTTP_ADDR", "127.0.0.1:8085"), "HTTP listen address, empty to disable (env ROLLOUT_HTTP_ADDR)")
+	authFile := svcmain.AuthFlag(fs)
 	fs.StringVar(&cfg.Experiment, "experiment", cfg.Experiment, "experiment to control")
 	fs.StringVar(&cfg.Mode, "mode", svcmain.Env("ROLLOUT_MODE", cfg.Mode), "approval (recommend, a person approves) or automatic (env ROLLOUT_MODE)")
 	stages := fs.String("stages", "50,70,90,100", "challenger share in percent at each stage, the last one 100")
@@ -83,6 +85,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	ops := svcmain.NewOps()
+	users, err := svcmain.LoadAuth(*authFile, *httpAddr, log)
+	if err != nil {
+		return err
+	}
 	svc, err := rollout.New(cfg, rollout.Deps{JS: conn.JS, Registry: reg, Logger: log, Metrics: ops.Registry})
 	if err != nil {
 		return err
@@ -99,7 +105,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 		}
-		srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		// Reads need a viewer, decisions an approver (recorded under the
+		// signed-in user), as on the platform's listener.
+		srv := &http.Server{Handler: auth.RequireRW(users, auth.RoleViewer, auth.RoleApprover, svc.Handler()), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)
