@@ -235,7 +235,11 @@ function renderRollout() {
   }
   const e = r.experiment || {};
   const stages = r.stages || [];
-  const stage = stages.length ? `${(e.stage ?? 0) + 1} of ${stages.length} (challenger ${stages[e.stage ?? 0] ?? '?'}%) · stages ${stages.join(' → ')}%` : String(e.stage ?? '—');
+  // Challenger at 0% in split mode: nothing is under test (after a
+  // promotion or a rollback, until a new rollout starts), as hap monitor says.
+  const idle = e.mode !== 'shadow' && e.split && e.split.challenger === 0;
+  const stage = idle ? `no challenger under test (champion 100%) · stages ${stages.join(' → ')}%`
+    : stages.length ? `${(e.stage ?? 0) + 1} of ${stages.length} (challenger ${stages[e.stage ?? 0] ?? '?'}%) · stages ${stages.join(' → ')}%` : String(e.stage ?? '—');
   kv($('rollout-summary'), [
     ['Stage', stage, { 'data-testid': 'rollout-stage' }],
     ['Split', `champion ${e.split?.champion ?? '?'} / challenger ${e.split?.challenger ?? '?'}`],
