@@ -52,6 +52,7 @@ type demoConfig struct {
 	printInterval time.Duration
 	scenario      string
 	wave          int
+	pace          time.Duration
 	rolloutMode   string
 	stages        []int
 }
@@ -78,13 +79,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&c.verbose, "v", false, "log the platform's events to stderr")
 	fs.StringVar(&c.scenario, "scenario", "promote", "promote: the committed, truly better challenger; rollback: a deliberately degraded challenger; aa: the champion against itself")
 	fs.IntVar(&c.wave, "wave", 100, "images per wave: cases arrive in waves, so that a new split applies to the next ones")
+	fs.DurationVar(&c.pace, "pace", 0, "pause between waves (e.g. 3s), to watch the experiment evolve on the dashboard")
 	stages := fs.String("stages", "50,70,100", "rollout stages: the challenger's share in percent at each stage, the last one 100 (the platform default is 50,70,90,100; the 90% stage needs thousands of cases because the champion arm then gets 10%)")
 	fs.StringVar(&c.rolloutMode, "rollout", proto.RolloutAutomatic, "decision engine mode: automatic, or approval (the demo then approves as \"demo-lead\")")
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
-	if c.perClass < 1 || c.coverage < 0 || c.coverage > 1 || c.radiologists < 1 || c.wave < 1 {
-		return fmt.Errorf("%w: -n must be >= 1, -feedback within 0..1, -radiologists >= 1, -wave >= 1", errUsage)
+	if c.perClass < 1 || c.coverage < 0 || c.coverage > 1 || c.radiologists < 1 || c.wave < 1 || c.pace < 0 {
+		return fmt.Errorf("%w: -n must be >= 1, -feedback within 0..1, -radiologists >= 1, -wave >= 1, -pace >= 0", errUsage)
 	}
 	for _, f := range strings.Split(*stages, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -197,6 +199,13 @@ func demo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error {
 	seenHistory := 0
 	done := false
 	for w := 0; w*c.wave < len(files) && !done; w++ {
+		if w > 0 && c.pace > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(c.pace):
+			}
+		}
 		wave := map[string]bool{}
 		for _, f := range files[w*c.wave : min((w+1)*c.wave, len(files))] {
 			wave[f] = true

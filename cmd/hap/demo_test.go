@@ -28,7 +28,7 @@ func TestDemoScenarios(t *testing.T) {
 		n        string
 		want     []string
 	}{
-		{"promote", "300", []string{"PROMOTE, split 50/50 -> 100/0", "pneumonia-resnet@1 is now the champion; pneumonia-simplecnn@1 archived", "SQL model comparison (DuckDB"}},
+		{"promote", "300", []string{"dashboard: http://", "/dashboard#token=hap_", "PROMOTE, split 50/50 -> 100/0", "pneumonia-resnet@1 is now the champion; pneumonia-simplecnn@1 archived", "SQL model comparison (DuckDB"}},
 		{"rollback", "300", []string{"ROLLBACK, split 50/50 -> 100/0", "threshold moved to 0.995"}},
 		{"aa", "200", []string{"decision   KEEP_TESTING"}},
 	} {
@@ -37,7 +37,7 @@ func TestDemoScenarios(t *testing.T) {
 			defer cancel()
 			var out, errb bytes.Buffer
 			args := []string{"demo", "-scenario", tc.scenario, "-n", tc.n, "-stages", "50,100", "-wave", "50",
-				"-data", data, "-state", t.TempDir(), "-models", "../../models", "-http", "127.0.0.1:0"}
+				"-data", data, "-state", t.TempDir(), "-models", "../../models", "-http", "127.0.0.1:0", "-pace", "20ms"}
 			code := Main(ctx, args, &out, &errb)
 			t.Logf("hap %s\n%s", strings.Join(args, " "), out.String())
 			if code != 0 {
