@@ -297,3 +297,50 @@ func mustGauge(t *testing.T, reg *prometheus.Registry, name, signal string) prom
 	t.Fatalf("%s{signal=%q}: not exposed", name, signal)
 	return nil
 }
+
+// TestDriftCountsARedeliveryOnce: a result delivered again (published again
+// without its de-duplication id, as a redelivery after a slow ack looks to
+// the monitor) is not counted twice in the window.
+func TestDriftCountsARedeliveryOnce(t *testing.T) {
+	cfg := drift.DefaultConfig()
+	cfg.EvalEvery, cfg.EvalInterval = 10, time.Hour
+	h := start(t, cfg)
+	h.send(t, 50, "3", 0)
+	h.waitReport(t, "3", 50)
+	for i := 1; i <= 50; i++ {
+		res := &proto.InferenceResult{RequestID: fmt.Sprintf("r%d", i), Experiment: "pneumonia", Arm: proto.ArmChampion,
+			ModelName: "m", ModelVersion: "3", Status: proto.StatusOK, StatusCode: 200, Label: proto.LabelNormal, Threshold: 0.5}
+		m, err := bus.NewMsg(proto.InferenceResultSubject(proto.ArmChampion), res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Header.Del(proto.HeaderMsgID)
+		if _, err := h.env.JS.PublishMsg(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.send(t, 10, "3", 0)
+	// Once the consumer has acknowledged all 110 messages, the latest report
+	// counts 60 results (110 if the redeliveries counted).
+	bustest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		info, err := h.env.JS.Consumer(t.Context(), proto.StreamInference, proto.ConsumerDriftResults)
+		if err != nil {
+			return err
+		}
+		if ci, err := info.Info(t.Context()); err != nil || ci.NumPending+uint64(ci.NumAckPending) > 0 || ci.AckFloor.Stream < 110 {
+			return fmt.Errorf("consumer not drained: %v %v", ci, err)
+		}
+		return nil
+	})
+	rep := h.waitReport(t, "3", 60)
+	h.mu.Lock()
+	for _, r := range h.reports {
+		if r.ModelVersion == "3" && r.Results > rep.Results {
+			rep = r
+		}
+	}
+	h.mu.Unlock()
+	if rep.Window != 60 || rep.Results != 60 {
+		t.Fatalf("after 50 redelivered and 10 new results: window %d, results %d; want 60, 60", rep.Window, rep.Results)
+	}
+}

@@ -69,6 +69,27 @@ type window struct {
 	firing   map[string]time.Time // signal -> firing since
 	last     *proto.DriftReport
 	lastEval time.Time
+	// ids are the request ids of the results in w, in the same ring order
+	// (w drops its oldest as ids does), and held indexes them: a result
+	// delivered again (redelivery after a slow ack) is not counted twice.
+	ids  []string
+	next int
+	held map[string]bool
+}
+
+// admit reports whether a result is new to the window and, if so, records
+// its id (dropping the oldest id when the ring is full, as the window drops
+// its oldest result).
+func (w *window) admit(id string) bool {
+	if w.held[id] {
+		return false
+	}
+	if old := w.ids[w.next]; old != "" {
+		delete(w.held, old)
+	}
+	w.ids[w.next], w.held[id] = id, true
+	w.next = (w.next + 1) % len(w.ids)
+	return true
 }
 
 // New returns a drift monitor; Run starts it.
@@ -163,8 +184,13 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	s.mu.Lock()
 	w := s.windows[k]
 	if w == nil {
-		w = &window{w: driftstat.NewWindow(s.cfg.Rule.Window), firing: map[string]time.Time{}, lastEval: s.cfg.Now()}
+		w = &window{w: driftstat.NewWindow(s.cfg.Rule.Window), firing: map[string]time.Time{}, lastEval: s.cfg.Now(),
+			ids: make([]string, max(s.cfg.Rule.Window, 1)), held: map[string]bool{}}
 		s.windows[k] = w
+	}
+	if !w.admit(r.RequestID) {
+		s.mu.Unlock()
+		return nil // already in the window: a redelivery
 	}
 	w.w.Add(r.Label == proto.LabelPneumonia, r.Threshold, st)
 	w.results++
