@@ -68,6 +68,7 @@ type harness struct {
 	alerts  []proto.DriftAlert
 	reports []proto.DriftReport
 	reg     *prometheus.Registry
+	stop    func()
 }
 
 func start(t *testing.T, cfg drift.Config) *harness {
@@ -99,6 +100,18 @@ func start(t *testing.T, cfg drift.Config) *harness {
 		}
 		t.Cleanup(func() { sub.Unsubscribe() })
 	}
+	h.run(t, cfg)
+	return h
+}
+
+// run starts a drift monitor on the harness's server (stopping the one
+// running, if any); it stops at the end of the test.
+func (h *harness) run(t *testing.T, cfg drift.Config) {
+	t.Helper()
+	if h.stop != nil {
+		h.stop()
+		h.reg = prometheus.NewRegistry() // a new process, a new registry
+	}
 	svc, err := drift.New(cfg, drift.Deps{JS: h.env.JS, References: staticRefs{reference(t, h.r)}, Metrics: h.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -106,13 +119,16 @@ func start(t *testing.T, cfg drift.Config) *harness {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Error(err)
-		}
-	})
-	return h
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-errc; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
 }
 
 // send publishes n results of model m version on the champion arm.
@@ -343,4 +359,48 @@ func TestDriftCountsARedeliveryOnce(t *testing.T) {
 	if rep.Window != 60 || rep.Results != 60 {
 		t.Fatalf("after 50 redelivered and 10 new results: window %d, results %d; want 60, 60", rep.Window, rep.Results)
 	}
+}
+
+// TestDriftAlertSurvivesRestart: a monitor restarted while an alert fires
+// does not announce it again while it stays true, and announces "resolved"
+// when it clears (it reads the firing alerts back from the ALERTS stream).
+func TestDriftAlertSurvivesRestart(t *testing.T) {
+	cfg := drift.DefaultConfig()
+	cfg.Rule.Window, cfg.Rule.MinWindow = 80, 40
+	cfg.EvalEvery, cfg.EvalInterval = 10, time.Hour
+	h := start(t, cfg)
+	h.send(t, 100, "1", 0.8)
+	h.waitReport(t, "1", 100)
+	bustest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if a := h.alertsOf(proto.SignalInputPSI); len(a) != 1 || a[0] != proto.AlertFiring {
+			return fmt.Errorf("psi alerts %v, want [firing]", a)
+		}
+		return nil
+	})
+	h.mu.Lock()
+	before := len(h.reports)
+	h.mu.Unlock()
+	h.run(t, cfg) // restart: the windows start empty
+	h.send(t, 100, "1", 0.8)
+	bustest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, r := range h.reports[before:] {
+			if r.Results >= 100 && r.Level == proto.DriftLevelAlert {
+				return nil
+			}
+		}
+		return fmt.Errorf("no alert-level report on 100 results after the restart yet")
+	})
+	time.Sleep(100 * time.Millisecond) // an alert would follow its report at once
+	if a := h.alertsOf(proto.SignalInputPSI); len(a) != 1 {
+		t.Fatalf("after the restart, still shifted: psi alerts %v, want the one firing alert only", a)
+	}
+	h.send(t, 100, "1", 0)
+	bustest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if a := h.alertsOf(proto.SignalInputPSI); len(a) != 2 || a[1] != proto.AlertResolved {
+			return fmt.Errorf("psi alerts %v, want [firing resolved]", a)
+		}
+		return nil
+	})
 }

@@ -41,6 +41,9 @@ type Service struct {
 	mu      sync.Mutex
 	windows map[key]*window
 	refs    map[refKey]refEntry
+	// restored are the alerts firing at start (from the ALERTS stream), by
+	// window and signal; read-only once Run consumes.
+	restored map[key]map[string]time.Time
 }
 
 // key identifies a window: one model version serving one arm of an
@@ -105,11 +108,74 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{cfg: cfg, deps: deps, log: deps.Logger.With("service", "drift"), met: newMetrics(deps.Metrics),
-		windows: map[key]*window{}, refs: map[refKey]refEntry{}}, nil
+		windows: map[key]*window{}, refs: map[refKey]refEntry{}, restored: map[key]map[string]time.Time{}}, nil
+}
+
+// maxRestore bounds the alerts read back at start.
+const maxRestore = 100_000
+
+// restore reads the ALERTS stream once and keeps, per window and signal, the
+// alerts whose last state is firing: a window created later starts with
+// them, so an alert that is still true is not announced again after a
+// restart, and one that has cleared gets its "resolved".
+func (s *Service) restore(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cons, err := s.deps.JS.OrderedConsumer(ctx, proto.StreamAlerts, jetstream.OrderedConsumerConfig{FilterSubjects: []string{proto.DriftAlertsAll}})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // no alert was ever published
+	}
+	if err != nil {
+		return fmt.Errorf("drift: read alerts: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("drift: read alerts: %w", err)
+	}
+	left := min(int(info.NumPending), maxRestore)
+	for left > 0 {
+		batch, err := cons.Fetch(min(left, 500), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return fmt.Errorf("drift: read alerts: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var a proto.DriftAlert
+			if proto.Decode(m.Data(), &a) != nil {
+				continue
+			}
+			k := key{experiment: a.Experiment, arm: a.Arm, model: a.ModelName, version: a.ModelVersion}
+			if s.restored[k] == nil {
+				s.restored[k] = map[string]time.Time{}
+			}
+			if a.Status == proto.AlertFiring {
+				s.restored[k][a.Signal] = a.FiringSince
+			} else {
+				delete(s.restored[k], a.Signal)
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("drift: read alerts: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		left -= n
+	}
+	firing := 0
+	for _, sigs := range s.restored {
+		firing += len(sigs)
+	}
+	s.log.Info("drift alerts restored", "firing", firing)
+	return nil
 }
 
 // Run consumes results and evaluates the windows until ctx is cancelled.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.restore(ctx); err != nil {
+		return err
+	}
 	tickCtx, stopTicks := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -186,6 +252,9 @@ func (s *Service) handle(ctx context.Context, m jetstream.Msg) error {
 	if w == nil {
 		w = &window{w: driftstat.NewWindow(s.cfg.Rule.Window), firing: map[string]time.Time{}, lastEval: s.cfg.Now(),
 			ids: make([]string, max(s.cfg.Rule.Window, 1)), held: map[string]bool{}}
+		for sig, since := range s.restored[k] {
+			w.firing[sig] = since // still firing as far as the ALERTS stream knows
+		}
 		s.windows[k] = w
 	}
 	if !w.admit(r.RequestID) {
