@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Role is what a user may do. Roles are not ordered; RoleAdmin may do
@@ -101,17 +102,37 @@ type File struct {
 	Users []User `json:"users"`
 }
 
-// Users resolves tokens to identities. It is immutable and safe for
-// concurrent use.
+// Users resolves tokens to identities. It is safe for concurrent use; Watch
+// (or Replace) swaps the whole set at once, so a request sees either the old
+// users or the new ones.
 type Users struct {
+	set atomic.Pointer[userSet]
+}
+
+// userSet is one immutable version of the users.
+type userSet struct {
 	byHash map[string]Identity
 	ids    []string
+	source [sha256.Size]byte // SHA-256 of the file it was loaded from (Load)
 }
 
 // New checks the users and indexes them by token hash. Errors name the user
 // (by position and id) and the field.
 func New(users []User) (*Users, error) {
-	u := &Users{byHash: map[string]Identity{}}
+	set, err := newSet(users)
+	if err != nil {
+		return nil, err
+	}
+	u := &Users{}
+	u.set.Store(set)
+	return u, nil
+}
+
+// Replace swaps in other's users (after a reload of the file).
+func (u *Users) Replace(other *Users) { u.set.Store(other.set.Load()) }
+
+func newSet(users []User) (*userSet, error) {
+	u := &userSet{byHash: map[string]Identity{}}
 	seen := map[string]bool{}
 	for i, usr := range users {
 		where := fmt.Sprintf("users[%d]", i)
@@ -179,18 +200,19 @@ func Load(path string) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: users file %s: %w", path, err)
 	}
+	u.set.Load().source = sha256.Sum256(data)
 	return u, nil
 }
 
 // IDs lists the user ids in file order.
-func (u *Users) IDs() []string { return slices.Clone(u.ids) }
+func (u *Users) IDs() []string { return slices.Clone(u.set.Load().ids) }
 
 // Lookup returns the identity of a bearer token.
 func (u *Users) Lookup(token string) (Identity, bool) {
 	if token == "" {
 		return Identity{}, false
 	}
-	id, ok := u.byHash[HashToken(token)]
+	id, ok := u.set.Load().byHash[HashToken(token)]
 	return id, ok
 }
 

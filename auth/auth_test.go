@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/healthcare-ai/platform/auth"
 )
@@ -195,5 +197,46 @@ func TestRequireRW(t *testing.T) {
 		if rec.Code != want {
 			t.Errorf("%s as a viewer: %d, want %d", method, rec.Code, want)
 		}
+	}
+}
+
+func TestWatchReloadsAndRevokes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.json")
+	user := func(id, tok string) auth.User {
+		return auth.User{ID: id, Roles: []auth.Role{auth.RoleViewer}, TokenSHA256: auth.HashToken(tok)}
+	}
+	if err := auth.Save(path, auth.File{Users: []auth.User{user("a", "tok-a")}}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := auth.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go auth.Watch(ctx, path, u, 5*time.Millisecond, nil)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	// Revoke a, add b: without a restart.
+	if err := auth.Save(path, auth.File{Users: []auth.User{user("b", "tok-b")}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("b to be known", func() bool { _, ok := u.Lookup("tok-b"); return ok })
+	if _, ok := u.Lookup("tok-a"); ok {
+		t.Fatal("a's token still accepted after it was removed from the file")
+	}
+	// A broken file keeps the users as they were.
+	if err := os.WriteFile(path, []byte(`{"users": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, ok := u.Lookup("tok-b"); !ok {
+		t.Fatal("a broken users file dropped the users")
 	}
 }

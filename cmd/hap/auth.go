@@ -7,12 +7,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/healthcare-ai/platform/auth"
 )
+
+// authReload is how often a running platform checks its users file.
+const authReload = 5 * time.Second
 
 // authFlag adds the -auth flag of the commands that run the platform.
 func authFlag(fs *flag.FlagSet) *string {
@@ -23,8 +28,10 @@ func authFlag(fs *flag.FlagSet) *string {
 // file (spec, or dataDir/auth.json when spec is empty), created on first use
 // with auth.DefaultUsers and their tokens written to tokens.txt beside it.
 // It returns the path of the tokens file when one exists, and whether the
-// users were created now (their tokens were printed, once).
-func loadAuth(spec, dataDir string, stdout io.Writer) (users *auth.Users, tokensPath string, created bool, err error) {
+// users were created now (their tokens were printed, once). Until ctx ends,
+// the users follow changes of the file (auth.Watch): hap auth add and
+// remove take effect without a restart.
+func loadAuth(ctx context.Context, spec, dataDir string, stdout io.Writer, log *slog.Logger) (users *auth.Users, tokensPath string, created bool, err error) {
 	if spec == "off" {
 		return nil, "", false, nil
 	}
@@ -41,6 +48,7 @@ func loadAuth(spec, dataDir string, stdout io.Writer) (users *auth.Users, tokens
 	if err != nil {
 		return nil, "", false, err
 	}
+	go auth.Watch(ctx, path, users, authReload, log)
 	if len(issued) == 0 {
 		if _, err := os.Stat(tokensPath); err != nil {
 			tokensPath = ""
@@ -66,6 +74,7 @@ func roles(rs []auth.Role) string {
 // runAuth implements "hap auth add|hash|token".
 func runAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := `usage: hap auth add -file FILE -id ID [-name NAME] -roles ROLE[,ROLE]   add a user; prints its new token once
+       hap auth remove -file FILE -id ID                                  remove a user: its token stops working (a running platform reloads the file)
        hap auth hash TOKEN                                                the token_sha256 of a token, for the users file
        hap auth check -file FILE                                          validate a users file
 
@@ -98,6 +107,38 @@ roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approv
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: %d users: %s\n", *file, len(u.IDs()), strings.Join(u.IDs(), ", "))
+		return nil
+	case "remove":
+		file := fs.String("file", "", "users `file`")
+		id := fs.String("id", "", "user `id` to remove")
+		if err := parseFlags(fs, args[1:], false); err != nil {
+			return err
+		}
+		if *file == "" || *id == "" {
+			return fmt.Errorf("%w: -file and -id are required", errUsage)
+		}
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", *file, err)
+		}
+		var f auth.File
+		if err := json.Unmarshal(data, &f); err != nil {
+			return fmt.Errorf("users file %s: %w", *file, err)
+		}
+		kept := f.Users[:0]
+		for _, u := range f.Users {
+			if u.ID != *id {
+				kept = append(kept, u)
+			}
+		}
+		if len(kept) == len(f.Users) {
+			return fmt.Errorf("%w: no user %q in %s", errUsage, *id, *file)
+		}
+		f.Users = kept
+		if err := auth.Save(*file, f); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		fmt.Fprintf(stdout, "removed %s from %s; its token no longer works once the platform reloads the file (within %s)\n", *id, *file, authReload)
 		return nil
 	case "add":
 		file := fs.String("file", "", "users `file` (created if missing)")
@@ -136,7 +177,7 @@ roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approv
 		if err := auth.Save(*file, f); err != nil {
 			return fmt.Errorf("write %s: %w", *file, err)
 		}
-		fmt.Fprintf(stdout, "added %s (%s) to %s; token (shown once, give it to the user):\n%s\n", u.ID, roles(u.Roles), *file, token)
+		fmt.Fprintf(stdout, "added %s (%s) to %s (a running platform picks it up within %s); token (shown once, give it to the user):\n%s\n", u.ID, roles(u.Roles), *file, authReload, token)
 		return nil
 	}
 	fmt.Fprintln(stderr, usage)

@@ -56,6 +56,24 @@ func TestAuthCommand(t *testing.T) {
 	if u, err := auth.Load(file); err != nil || len(u.IDs()) != 1 {
 		t.Fatalf("after refused adds: %v, %v", u.IDs(), err)
 	}
+	// Remove: the token stops working; the last user cannot be removed.
+	if _, stderr, code := hap(t, "auth", "remove", "-file", file, "-id", "ada"); code != 2 || !strings.Contains(stderr, "no users") {
+		t.Fatalf("removing the last user: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := hap(t, "auth", "add", "-file", file, "-id", "bob", "-roles", "viewer"); code != 0 {
+		t.Fatalf("add bob: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := hap(t, "auth", "remove", "-file", file, "-id", "ada"); code != 0 {
+		t.Fatalf("remove ada: exit %d: %s", code, stderr)
+	}
+	if u, err := auth.Load(file); err != nil || len(u.IDs()) != 1 || u.IDs()[0] != "bob" {
+		t.Fatalf("after removing ada: %v, %v", u.IDs(), err)
+	} else if _, ok := u.Lookup(token); ok {
+		t.Fatal("ada's token still valid after remove")
+	}
+	if _, stderr, code := hap(t, "auth", "remove", "-file", file, "-id", "nobody"); code != 2 || !strings.Contains(stderr, `no user "nobody"`) {
+		t.Fatalf("remove nobody: exit %d: %s", code, stderr)
+	}
 }
 
 // TestFeedbackCommandWithToken records feedback as the token's user on a

@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.OpenBlobs = func(ctx context.Context) (blob.Store, error) { return s3blob.Open(ctx, loc) }
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	users, tokensPath, created, err := loadAuth(*authSpec, cfg.DataDir, stdout)
+	users, tokensPath, created, err := loadAuth(ctx, *authSpec, cfg.DataDir, stdout, cfg.Logger)
 	if err != nil {
 		return err
 	}

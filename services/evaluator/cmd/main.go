@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	ops := svcmain.NewOps()
-	users, err := svcmain.LoadAuth(*authFile, cfg.HTTPAddr, log)
+	users, err := svcmain.LoadAuth(ctx, *authFile, cfg.HTTPAddr, log)
 	if err != nil {
 		return err
 	}

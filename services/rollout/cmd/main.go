@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	ops := svcmain.NewOps()
-	users, err := svcmain.LoadAuth(*authFile, *httpAddr, log)
+	users, err := svcmain.LoadAuth(ctx, *authFile, *httpAddr, log)
 	if err != nil {
 		return err
 	}
