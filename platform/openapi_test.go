@@ -184,6 +184,8 @@ func TestOpenAPI(t *testing.T) {
 		check("GET", "/v1/whoami", base+"/v1/whoami", "", nil, http.StatusOK)
 		check("GET", "/v1/review/queue", base+"/v1/review/queue?limit=5", "", nil, http.StatusOK)
 		check("GET", "/v1/review/queue", base+"/v1/review/queue?predicted=maybe", "", nil, http.StatusBadRequest)
+		check("GET", "/v1/review/queue", base+"/v1/review/queue?order=oldest", "", nil, http.StatusOK)
+		check("GET", "/v1/review/queue", base+"/v1/review/queue?order=sideways", "", nil, http.StatusBadRequest)
 		check("GET", "/v1/review/{request_id}/image", base+"/v1/review/"+pr.RequestID+"/image", "", nil, http.StatusOK)
 		check("GET", "/v1/review/{request_id}/image", base+"/v1/review/no-such-request/image", "", nil, http.StatusNotFound)
 		check("GET", "/readyz", base+"/readyz", "", nil, http.StatusOK)

@@ -61,6 +61,14 @@ func (p *Platform) serveReviewQueue(w http.ResponseWriter, r *http.Request) {
 	query := evaluator.ReviewQuery{
 		Experiment: q.Get("experiment"), Model: q.Get("model"), Predicted: q.Get("predicted"), Before: q.Get("before"),
 	}
+	switch o := q.Get("order"); o {
+	case "", "newest":
+	case "oldest":
+		query.Oldest = true
+	default:
+		problem.Write(w, problemBadQuery.New("order", "order %q: must be newest or oldest", o))
+		return
+	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

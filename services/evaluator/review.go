@@ -36,11 +36,15 @@ type ReviewQuery struct {
 	Predicted  string // NORMAL or PNEUMONIA
 	// Limit bounds the page (default 50, at most 500).
 	Limit int
-	// Before is the Next cursor of the previous page: items strictly older.
+	// Before is the Next cursor of the previous page: the items after it in
+	// the page order.
 	Before string
+	// Oldest lists the longest-waiting predictions first (a worklist);
+	// the default is newest first.
+	Oldest bool
 }
 
-// ReviewPage is one page of the review queue, newest first.
+// ReviewPage is one page of the review queue, in the query's order.
 type ReviewPage struct {
 	Items []ReviewItem `json:"items"`
 	// Next is the cursor of the following page, empty on the last one.
@@ -143,6 +147,10 @@ func (x *reviewIndex) query(q ReviewQuery) (ReviewPage, error) {
 	if q.Predicted != "" && !proto.ValidLabel(q.Predicted) {
 		return ReviewPage{}, fmt.Errorf("predicted %q: must be %s or %s", q.Predicted, proto.LabelNormal, proto.LabelPneumonia)
 	}
+	order := newer
+	if q.Oldest {
+		order = func(a, b ReviewItem) int { return -newer(a, b) }
+	}
 	var before *ReviewItem
 	if q.Before != "" {
 		b, err := decodeCursor(q.Before)
@@ -163,13 +171,13 @@ func (x *reviewIndex) query(q ReviewQuery) (ReviewPage, error) {
 			continue
 		}
 		page.Pending++
-		if before != nil && newer(*before, it) >= 0 {
+		if before != nil && order(*before, it) >= 0 {
 			continue
 		}
-		if len(top) == limit+1 && newer(it, top[limit]) >= 0 {
+		if len(top) == limit+1 && order(it, top[limit]) >= 0 {
 			continue
 		}
-		i, _ := slices.BinarySearchFunc(top, it, newer)
+		i, _ := slices.BinarySearchFunc(top, it, order)
 		if len(top) == limit+1 {
 			top = top[:limit]
 		}
@@ -202,7 +210,8 @@ func decodeCursor(s string) (ReviewItem, error) {
 }
 
 // ReviewQueue returns a page of served predictions without feedback, newest
-// first (ErrNotReady before the state is loaded). Errors name the query
+// first or, with Oldest, longest-waiting first (ErrNotReady before the state
+// is loaded). Errors name the query
 // parameter.
 func (s *Service) ReviewQueue(q ReviewQuery) (ReviewPage, error) {
 	select {

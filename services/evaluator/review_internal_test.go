@@ -62,7 +62,15 @@ func TestReviewPagingVisitsEveryItemOnce(t *testing.T) {
 		st.Results[proto.ArmChampion] = r
 		x.observe(st)
 	}
-	for _, limit := range []int{1, 7, 50, 499, 500} {
+	for _, tc := range []struct {
+		limit  int
+		oldest bool
+	}{{1, false}, {7, false}, {50, false}, {499, false}, {500, false}, {7, true}, {500, true}} {
+		limit := tc.limit
+		order := newer
+		if tc.oldest {
+			order = func(a, b ReviewItem) int { return -newer(a, b) }
+		}
 		seen := map[string]bool{}
 		var prev *ReviewItem
 		cursor := ""
@@ -70,7 +78,7 @@ func TestReviewPagingVisitsEveryItemOnce(t *testing.T) {
 			if pages > n {
 				t.Fatalf("limit %d: more pages than items", limit)
 			}
-			page, err := x.query(ReviewQuery{Limit: limit, Before: cursor})
+			page, err := x.query(ReviewQuery{Limit: limit, Before: cursor, Oldest: tc.oldest})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,8 +87,8 @@ func TestReviewPagingVisitsEveryItemOnce(t *testing.T) {
 					t.Fatalf("limit %d: %s listed twice", limit, it.RequestID)
 				}
 				seen[it.RequestID] = true
-				if prev != nil && newer(*prev, it) >= 0 {
-					t.Fatalf("limit %d: %s after %s is not older", limit, it.RequestID, prev.RequestID)
+				if prev != nil && order(*prev, it) >= 0 {
+					t.Fatalf("limit %d oldest %v: %s after %s is out of order", limit, tc.oldest, it.RequestID, prev.RequestID)
 				}
 				prev = &it
 			}

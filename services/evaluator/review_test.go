@@ -41,6 +41,10 @@ func TestReviewQueueListsServedPredictionsWithoutFeedback(t *testing.T) {
 	if it := page.Items[2]; it.Label != P || it.ModelName != "pneumonia-champion" || it.ImageKey == "" || it.ImageFormat != "png" {
 		t.Fatalf("item r2 = %+v", it)
 	}
+	page, _ = ev.svc.ReviewQueue(evaluator.ReviewQuery{Oldest: true})
+	if got := ids(page.Items); got != "r1 r2 r3 r4" {
+		t.Fatalf("oldest first: %q, want r1 r2 r3 r4", got)
+	}
 	// Filters and paging.
 	page, _ = ev.svc.ReviewQueue(evaluator.ReviewQuery{Predicted: P})
 	if ids(page.Items) != "r2" || page.Pending != 1 {

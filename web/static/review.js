@@ -1,4 +1,4 @@
-// The radiologist review page: predictions without feedback, newest first;
+// The radiologist review page: predictions without feedback, newest or oldest first;
 // the selected case's de-identified image and the model's prediction; the
 // reading form that posts POST /v1/feedback.
 import { ProblemError, api, apiJSON, experiment, linkPages, loadUser } from './api.js';
@@ -78,6 +78,7 @@ async function loadQueue(reset) {
   const model = $('filter-model').value, predicted = $('filter-predicted').value;
   if (model) q.set('model', model);
   if (predicted) q.set('predicted', predicted);
+  if ($('filter-order').value === 'oldest') q.set('order', 'oldest');
   if (!reset && state.next) q.set('before', state.next);
   try {
     const page = await apiJSON(`/v1/review/queue?${q}`);

@@ -120,6 +120,16 @@ try {
   const queue = await apiGet(`/v1/review/queue?experiment=${EXP}&limit=50`);
   check(listed.length === Math.min(50, queue.items.length), `the page lists the queue (${listed.length} vs ${queue.items.length})`);
   log(`review: ${listed.length} cases listed, ${queue.pending} pending`);
+  // Worklist order: oldest first, as the API lists it; then back to newest.
+  const oldest = (await apiGet(`/v1/review/queue?experiment=${EXP}&limit=50&order=oldest`)).items.map(i => i.request_id);
+  check(JSON.stringify(oldest) === JSON.stringify([...queue.items.map(i => i.request_id)].reverse()), 'order=oldest is the newest-first queue reversed');
+  await rev.selectOption('#filter-order', 'oldest');
+  await until('the page lists oldest first', async () =>
+    JSON.stringify(await rev.$$eval('#queue li button', bs => bs.map(b => b.dataset.requestId))) === JSON.stringify(oldest));
+  await rev.selectOption('#filter-order', 'newest');
+  await until('the page lists newest first again', async () =>
+    JSON.stringify(await rev.$$eval('#queue li button', bs => bs.map(b => b.dataset.requestId))) === JSON.stringify(listed));
+  log('review: oldest-first worklist order matches the API');
   await rev.click('#queue li:first-child button');
   await rev.waitForFunction(() => { const i = document.querySelector('#xray img'); return i && i.complete && i.naturalWidth > 0; });
   await rev.screenshot({ path: path.join(OUT, '3-review.png'), fullPage: true });
