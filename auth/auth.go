@@ -18,6 +18,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -186,15 +187,9 @@ func roleList() string {
 
 // Load reads a users file.
 func Load(path string) (*Users, error) {
-	data, err := os.ReadFile(path)
+	f, data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("auth: read users file: %w", err)
-	}
-	var f File
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("auth: users file %s: %w", path, err)
+		return nil, err
 	}
 	u, err := New(f.Users)
 	if err != nil {
@@ -202,6 +197,28 @@ func Load(path string) (*Users, error) {
 	}
 	u.set.Load().source = sha256.Sum256(data)
 	return u, nil
+}
+
+// ReadFile reads a users file without checking its users (New does), for
+// tools that edit it. Unknown fields are an error, so that an edit never
+// drops them silently; a missing file's error wraps os.ErrNotExist.
+func ReadFile(path string) (File, error) {
+	f, _, err := readFile(path)
+	return f, err
+}
+
+func readFile(path string) (File, []byte, error) {
+	var f File
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return f, nil, fmt.Errorf("auth: read users file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return f, nil, fmt.Errorf("auth: users file %s: %w", path, err)
+	}
+	return f, data, nil
 }
 
 // IDs lists the user ids in file order.
@@ -285,8 +302,7 @@ func Issue(path, tokensPath string, users []User) (*Users, []Issued, error) {
 	if err := writeFile(tokensPath, []byte(lines.String()), 0o600); err != nil {
 		return nil, nil, err
 	}
-	data, _ := json.MarshalIndent(f, "", "  ")
-	if err := writeFile(path, append(data, '\n'), 0o600); err != nil {
+	if err := writeUsers(path, f); err != nil {
 		return nil, nil, err
 	}
 	return u, issued, nil
@@ -297,6 +313,11 @@ func Save(path string, f File) error {
 	if _, err := New(f.Users); err != nil {
 		return err
 	}
+	return writeUsers(path, f)
+}
+
+// writeUsers writes checked users as indented JSON, atomically, mode 0600.
+func writeUsers(path string, f File) error {
 	data, _ := json.MarshalIndent(f, "", "  ")
 	return writeFile(path, append(data, '\n'), 0o600)
 }

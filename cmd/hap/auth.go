@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -117,13 +116,9 @@ roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approv
 		if *file == "" || *id == "" {
 			return fmt.Errorf("%w: -file and -id are required", errUsage)
 		}
-		data, err := os.ReadFile(*file)
+		f, err := auth.ReadFile(*file)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", *file, err)
-		}
-		var f auth.File
-		if err := json.Unmarshal(data, &f); err != nil {
-			return fmt.Errorf("users file %s: %w", *file, err)
+			return err
 		}
 		kept := f.Users[:0]
 		for _, u := range f.Users {
@@ -151,16 +146,9 @@ roles: viewer (dashboard, metrics), radiologist (review queue, feedback), approv
 		if *file == "" {
 			return fmt.Errorf("%w: -file is required", errUsage)
 		}
-		var f auth.File
-		data, err := os.ReadFile(*file)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return fmt.Errorf("read %s: %w", *file, err)
-		default:
-			if err := json.Unmarshal(data, &f); err != nil {
-				return fmt.Errorf("users file %s: %w", *file, err)
-			}
+		f, err := auth.ReadFile(*file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) { // a missing file is created
+			return err
 		}
 		u := auth.User{ID: strings.TrimSpace(*id), Name: *name}
 		for r := range strings.SplitSeq(*rs, ",") {

@@ -237,15 +237,8 @@ func (s *Service) routes() http.Handler {
 	}))
 	action := func(approve bool) http.HandlerFunc {
 		return s.ownExperiment(func(w http.ResponseWriter, r *http.Request) {
-			var body struct {
-				By     string `json:"by"`
-				Reason string `json:"reason"`
-			}
-			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-				s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": ..., \"reason\": ...}: "+err.Error())
-				return
-			}
-			if !signedIn(w, r, &body.By, s) {
+			body, ok := s.readAction(w, r, `{"by": ..., "reason": ...}`)
+			if !ok {
 				return
 			}
 			var ev proto.DecisionEvent
@@ -271,15 +264,8 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc(RouteReject, action(false))
 	manual := func(do func(context.Context, string, string) (proto.DecisionEvent, error)) http.HandlerFunc {
 		return s.ownExperiment(func(w http.ResponseWriter, r *http.Request) {
-			var body struct {
-				By     string `json:"by"`
-				Reason string `json:"reason"`
-			}
-			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-				s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": ..., \"reason\": ...}: "+err.Error())
-				return
-			}
-			if !signedIn(w, r, &body.By, s) {
+			body, ok := s.readAction(w, r, `{"by": ..., "reason": ...}`)
+			if !ok {
 				return
 			}
 			ev, err := do(r.Context(), body.By, body.Reason)
@@ -299,15 +285,8 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc(RoutePromote, manual(s.ManualPromote))
 	mux.HandleFunc(RouteRollback, manual(s.ManualRollback))
 	mux.HandleFunc(RouteStart, s.ownExperiment(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			By     string `json:"by"`
-			Reason string `json:"reason"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-			s.problem(w, http.StatusBadRequest, "body", "want JSON {\"by\": <who>, \"reason\": ...}: "+err.Error())
-			return
-		}
-		if !signedIn(w, r, &body.By, s) {
+		body, ok := s.readAction(w, r, `{"by": <who>, "reason": ...}`)
+		if !ok {
 			return
 		}
 		if strings.TrimSpace(body.By) == "" {
@@ -357,6 +336,24 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// actionBody is the JSON body of the rollout actions.
+type actionBody struct {
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+// readAction decodes an action's body (shape names it in the problem of a
+// bad body) and puts the signed-in user in By (see signedIn). It writes the
+// problem and returns false when the request cannot go on.
+func (s *Service) readAction(w http.ResponseWriter, r *http.Request, shape string) (actionBody, bool) {
+	var body actionBody
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+		s.problem(w, http.StatusBadRequest, "body", "want JSON "+shape+": "+err.Error())
+		return body, false
+	}
+	return body, signedIn(w, r, &body.By, s)
 }
 
 // signedIn puts the authenticated user's id in *by: an action is recorded
